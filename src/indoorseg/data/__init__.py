@@ -1,0 +1,1 @@
+"""Datasets: NYU Depth v2 download and preparation, synthetic rooms, the training dataset."""

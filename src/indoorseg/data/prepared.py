@@ -1,0 +1,207 @@
+"""The prepared dataset folder: the one on-disk format every command reads.
+
+Layout::
+
+    DIR/
+      dataset.json        # label space, class names, tables, splits, counts, sources
+      rgb/ID.png          # uint8 RGB
+      label/ID.png        # uint16 ids of the label space (0 = unlabelled)
+      depth/ID.png        # uint16 millimetres (0 = no reading)
+
+Both ``data prepare nyuv2`` (label space ``nyu894``) and ``data synth`` (``nyu40``)
+write it, so training, evaluation and statistics work on either.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+
+from indoorseg.classes import BUILTIN_SPACES, LabelSpace, nyu894_space
+
+FORMAT = "indoorseg-prepared"
+FORMAT_VERSION = 1
+
+
+class DatasetError(ValueError):
+    """A dataset file or folder is missing or malformed; the message names it."""
+
+
+@dataclass
+class PreparedInfo:
+    """Contents of ``dataset.json``.
+
+    Attributes:
+        name: e.g. ``nyuv2`` or ``synthetic``.
+        label_space: ``nyu894`` or ``nyu40`` (the ids stored in ``label/``).
+        class_names: names of ids 1..K of that space.
+        mappings: tables into other spaces, e.g. ``{"nyu40": [894 ints]}``.
+        splits: ``{split_set: {split: [ids]}}``, e.g. ``{"official": {"train": [...]}}``.
+        default_split_set: the split set used when none is named.
+        image_size: ``[height, width]``.
+        counts: number of images per split, per split set.
+        sources: file name -> sha256 of what the folder was made from.
+        extra: anything else worth recording (seed, generator settings...).
+    """
+
+    name: str
+    label_space: str
+    class_names: list[str]
+    splits: dict[str, dict[str, list[str]]]
+    default_split_set: str
+    image_size: list[int]
+    mappings: dict[str, list[int]] = field(default_factory=dict)
+    counts: dict[str, dict[str, int]] = field(default_factory=dict)
+    sources: dict[str, str] = field(default_factory=dict)
+    extra: dict = field(default_factory=dict)
+
+    def space(self) -> LabelSpace:
+        """The label space of the stored labels, with its tables into other spaces."""
+        if self.label_space == "nyu894":
+            if "nyu40" not in self.mappings:
+                raise DatasetError("dataset.json: label space nyu894 needs mappings.nyu40")
+            return nyu894_space(self.class_names, self.mappings["nyu40"])
+        if self.label_space in BUILTIN_SPACES:
+            return BUILTIN_SPACES[self.label_space]
+        return LabelSpace(self.label_space, tuple(self.class_names))
+
+    def ids(self, split: str, split_set: str | None = None) -> list[str]:
+        """Sample ids of one split; an unknown split names the ones that exist."""
+        split_set = split_set or self.default_split_set
+        if split_set not in self.splits:
+            raise DatasetError(
+                f"no split set {split_set!r}; this dataset has {sorted(self.splits)}"
+            )
+        if split not in self.splits[split_set]:
+            raise DatasetError(
+                f"no split {split!r} in split set {split_set!r}; "
+                f"it has {sorted(self.splits[split_set])}"
+            )
+        return self.splits[split_set][split]
+
+
+def read_info(root: str | Path) -> PreparedInfo:
+    """Read and check ``root/dataset.json``."""
+    path = Path(root) / "dataset.json"
+    if not path.is_file():
+        raise DatasetError(f"{path}: not found; is {root} a prepared dataset folder?")
+    try:
+        raw = json.loads(path.read_text())
+    except json.JSONDecodeError as err:
+        raise DatasetError(f"{path}: not valid JSON ({err})") from None
+    if raw.get("format") != FORMAT:
+        raise DatasetError(f"{path}: not an {FORMAT} file (format={raw.get('format')!r})")
+    if raw.get("version") != FORMAT_VERSION:
+        raise DatasetError(f"{path}: format version {raw.get('version')}, expected {FORMAT_VERSION}")
+    fields = {k: v for k, v in raw.items() if k not in ("format", "version")}
+    try:
+        return PreparedInfo(**fields)
+    except TypeError as err:
+        raise DatasetError(f"{path}: {err}") from None
+
+
+def write_info(root: str | Path, info: PreparedInfo) -> None:
+    """Write ``dataset.json`` (counts filled from the splits)."""
+    info.counts = {s: {k: len(v) for k, v in parts.items()} for s, parts in info.splits.items()}
+    payload = {"format": FORMAT, "version": FORMAT_VERSION, **asdict(info)}
+    atomic_write_text(Path(root) / "dataset.json", json.dumps(payload, indent=1))
+
+
+def atomic_write_text(path: Path, text: str) -> None:
+    """Write a file through a temporary file in the same folder, then rename."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w") as f:
+            f.write(text)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def depth_to_mm(depth_m: np.ndarray) -> np.ndarray:
+    """Float metres -> uint16 millimetres (0 where invalid, clipped at 65.535 m)."""
+    depth = np.nan_to_num(np.asarray(depth_m, dtype=np.float64), nan=0.0, posinf=0.0)
+    return np.clip(np.rint(depth * 1000.0), 0, 65535).astype(np.uint16)
+
+
+def write_sample(
+    root: str | Path,
+    sample_id: str,
+    rgb: np.ndarray,
+    label: np.ndarray,
+    depth_mm: np.ndarray | None = None,
+) -> None:
+    """Write one sample as PNGs.
+
+    Shape:
+        rgb (H, W, 3) uint8; label (H, W) uint16 ids; depth_mm (H, W) uint16.
+    """
+    root = Path(root)
+    if rgb.dtype != np.uint8 or rgb.ndim != 3 or rgb.shape[2] != 3:
+        raise ValueError(f"rgb of {sample_id} must be (H, W, 3) uint8, got {rgb.shape} {rgb.dtype}")
+    if label.shape != rgb.shape[:2]:
+        raise ValueError(f"label of {sample_id} is {label.shape}, image is {rgb.shape[:2]}")
+    for sub in ("rgb", "label", "depth"):
+        (root / sub).mkdir(parents=True, exist_ok=True)
+    Image.fromarray(rgb).save(root / "rgb" / f"{sample_id}.png")
+    save_uint16_png(root / "label" / f"{sample_id}.png", label)
+    if depth_mm is not None:
+        save_uint16_png(root / "depth" / f"{sample_id}.png", depth_mm)
+
+
+def save_uint16_png(path: Path, array: np.ndarray) -> None:
+    """Save a 2-D array as a 16-bit greyscale PNG."""
+    array = np.ascontiguousarray(array, dtype=np.uint16)
+    Image.fromarray(array).save(path)
+
+
+def read_label_png(path: str | Path) -> np.ndarray:
+    """Read a label PNG (8- or 16-bit greyscale) as (H, W) uint16."""
+    with Image.open(path) as img:
+        array = np.asarray(img)
+    if array.ndim != 2:
+        raise DatasetError(f"{path}: a label image must be single-channel, got shape {array.shape}")
+    return array.astype(np.uint16)
+
+
+def read_rgb_png(path: str | Path) -> np.ndarray:
+    """Read an image as (H, W, 3) uint8 RGB."""
+    with Image.open(path) as img:
+        return np.asarray(img.convert("RGB"))
+
+
+@contextmanager
+def staged_output(out: str | Path, force: bool = False) -> Iterator[Path | None]:
+    """Build a folder under a temporary name beside ``out``, renamed to ``out`` on success.
+
+    Yields ``None`` when ``out`` already holds a dataset and ``force`` is false (the caller
+    then does nothing). On any error the temporary folder is removed, so nothing that
+    looks complete is ever left behind.
+    """
+    out = Path(out)
+    if (out / "dataset.json").is_file() and not force:
+        yield None
+        return
+    if out.exists() and any(out.iterdir()) and not (out / "dataset.json").is_file():
+        raise DatasetError(f"{out}: exists, is not empty and is not a prepared dataset; refusing")
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(dir=out.parent, prefix=f".{out.name}.partial-"))
+    try:
+        yield tmp
+        if out.exists():
+            shutil.rmtree(out)
+        os.replace(tmp, out)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
