@@ -1,0 +1,166 @@
+"""Checkpoints: safetensors tensors plus JSON metadata, safe to load, written atomically.
+
+One file ``NAME.safetensors`` holds the model weights (``model.*``) and, for resuming,
+the optimizer tensors (``optim.*``) and RNG states (``rng.*``); its header carries the
+JSON metadata (format version, model spec, scheme, normalisation, resolved config,
+metrics, epoch/step, optimizer hyper-parameters, scheduler state). A readable copy of the
+metadata sits beside it as ``NAME.json``. Loading parses JSON and raw tensors only:
+nothing is ever unpickled, so a checkpoint cannot run code.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+from safetensors import SafetensorError, safe_open
+from safetensors.torch import save_file
+
+from indoorseg.data.prepared import atomic_write_text
+
+FORMAT = "indoorseg-checkpoint"
+FORMAT_VERSION = 1
+META_KEY = "indoorseg"
+
+
+class CheckpointError(ValueError):
+    """A checkpoint file is missing, malformed or of another format version."""
+
+
+@dataclass
+class Checkpoint:
+    """What a checkpoint file holds, split into tensors and JSON metadata."""
+
+    meta: dict
+    model: dict[str, torch.Tensor]
+    optim: dict[str, torch.Tensor] = field(default_factory=dict)
+    rng: dict[str, torch.Tensor] = field(default_factory=dict)
+
+
+def rng_state() -> tuple[dict[str, torch.Tensor], dict]:
+    """Tensors and JSON of the torch, CUDA, numpy and Python RNG states."""
+    tensors = {"torch": torch.get_rng_state()}
+    if torch.cuda.is_available():
+        for i, s in enumerate(torch.cuda.get_rng_state_all()):
+            tensors[f"cuda.{i}"] = s
+    kind, keys, pos, has_gauss, cached = np.random.get_state()
+    tensors["numpy"] = torch.from_numpy(keys.astype(np.int64))
+    version, state, gauss = random.getstate()
+    meta = {"numpy": [kind, int(pos), int(has_gauss), float(cached)], "python": [version, list(state), gauss]}
+    return tensors, meta
+
+
+def set_rng_state(tensors: dict[str, torch.Tensor], meta: dict) -> None:
+    torch.set_rng_state(tensors["torch"])
+    cuda = [tensors[k] for k in sorted(tensors) if k.startswith("cuda.")]
+    if cuda and torch.cuda.is_available() and len(cuda) == torch.cuda.device_count():
+        torch.cuda.set_rng_state_all(cuda)
+    kind, pos, has_gauss, cached = meta["numpy"]
+    np.random.set_state((kind, tensors["numpy"].numpy().astype(np.uint32), pos, has_gauss, cached))
+    version, state, gauss = meta["python"]
+    random.setstate((version, tuple(state), gauss))
+
+
+def optimizer_state(optimizer: torch.optim.Optimizer) -> tuple[dict[str, torch.Tensor], dict]:
+    """Split an optimizer state dict into tensors (``state.ID.NAME``) and JSON."""
+    state = optimizer.state_dict()
+    tensors, scalars = {}, {}
+    for pid, values in state["state"].items():
+        for name, value in values.items():
+            if isinstance(value, torch.Tensor):
+                tensors[f"state.{pid}.{name}"] = value
+            else:
+                scalars.setdefault(str(pid), {})[name] = value
+    return tensors, {"param_groups": state["param_groups"], "scalars": scalars}
+
+
+def load_optimizer_state(optimizer: torch.optim.Optimizer, tensors: dict, meta: dict) -> None:
+    state: dict[int, dict] = {}
+    for key, value in tensors.items():
+        _, pid, name = key.split(".", 2)
+        state.setdefault(int(pid), {})[name] = value
+    for pid, values in meta["scalars"].items():
+        state.setdefault(int(pid), {}).update(values)
+    optimizer.load_state_dict({"state": state, "param_groups": meta["param_groups"]})
+
+
+def save_checkpoint(path: str | Path, ckpt: Checkpoint) -> Path:
+    """Write ``path`` (``.safetensors``) and its ``.json`` copy of the metadata, atomically."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    meta = {"format": FORMAT, "version": FORMAT_VERSION, **ckpt.meta}
+    tensors = {}
+    for prefix, group in (("model", ckpt.model), ("optim", ckpt.optim), ("rng", ckpt.rng)):
+        for key, value in group.items():
+            tensors[f"{prefix}.{key}"] = value.detach().to("cpu").contiguous().clone()
+    text = json.dumps(meta)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    os.close(fd)
+    try:
+        save_file(tensors, tmp, metadata={META_KEY: text})
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    atomic_write_text(path.with_suffix(".json"), json.dumps(meta, indent=1))
+    return path
+
+
+def read_meta(path: str | Path) -> dict:
+    """The JSON metadata of a checkpoint, without reading its tensors."""
+    path = _check_path(path)
+    try:
+        with safe_open(str(path), framework="pt") as f:
+            header = f.metadata() or {}
+    except (SafetensorError, OSError) as err:
+        raise CheckpointError(f"{path}: not a safetensors checkpoint ({err})") from None
+    if META_KEY not in header:
+        raise CheckpointError(f"{path}: no indoorseg metadata; not an indoorseg checkpoint")
+    meta = json.loads(header[META_KEY])
+    if meta.get("format") != FORMAT:
+        raise CheckpointError(f"{path}: format {meta.get('format')!r}, expected {FORMAT}")
+    if meta.get("version") != FORMAT_VERSION:
+        raise CheckpointError(
+            f"{path}: checkpoint format version {meta.get('version')}, this indoorseg reads "
+            f"version {FORMAT_VERSION}"
+        )
+    return meta
+
+
+def load_checkpoint(path: str | Path, map_location: str = "cpu") -> Checkpoint:
+    """Read a checkpoint: JSON metadata and raw tensors only (no unpickling)."""
+    meta = read_meta(path)
+    groups: dict[str, dict[str, torch.Tensor]] = {"model": {}, "optim": {}, "rng": {}}
+    with safe_open(str(path), framework="pt", device=map_location) as f:
+        for key in f.keys():  # noqa: SIM118 (safe_open is not a dict)
+            prefix, name = key.split(".", 1)
+            if prefix not in groups:
+                raise CheckpointError(f"{path}: unexpected tensor {key}")
+            groups[prefix][name] = f.get_tensor(key)
+    return Checkpoint(meta=meta, **groups)
+
+
+def _check_path(path: str | Path) -> Path:
+    path = Path(path)
+    if path.is_dir():
+        for name in ("best.safetensors", "last.safetensors"):
+            if (path / name).is_file():
+                return path / name
+        raise CheckpointError(f"{path}: no best.safetensors or last.safetensors in this run folder")
+    if not path.is_file():
+        raise CheckpointError(f"checkpoint not found: {path}")
+    return path
+
+
+def resolve(path: str | Path, which: str = "best") -> Path:
+    """A checkpoint file from a file path or a run folder (``best``, else ``last``)."""
+    path = Path(path)
+    if path.is_dir() and (path / f"{which}.safetensors").is_file():
+        return path / f"{which}.safetensors"
+    return _check_path(path)

@@ -1,0 +1,176 @@
+"""Training recipes: one dataclass tree filled from YAML, with dotted command-line overrides.
+
+Values are parsed with ``yaml.safe_load`` (never ``eval``); unknown keys are rejected with
+the nearest valid key. The resolved config is written into the run folder and checkpoint.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import difflib
+import types
+import typing
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import yaml
+
+
+class ConfigError(ValueError):
+    """A recipe or an override is invalid; the message names the key and the file."""
+
+
+@dataclass
+class ModelConfig:
+    name: str = "deeplabv3plus_resnet50"
+    output_stride: int = 16
+    encoder_weights: str = "none"  # none | imagenet | path to a state dict
+
+
+@dataclass
+class DataConfig:
+    scheme: str = "layout3"
+    split_set: str | None = None  # None: the dataset's default (official / default)
+    train_split: str = "train"
+    val_split: str = "val"
+    crop: list[int] = field(default_factory=lambda: [256, 256])
+    scale: list[float] = field(default_factory=lambda: [1.0, 1.0])
+    flip: bool = True
+    batch_size: int = 8
+    workers: int = 2
+
+
+@dataclass
+class OptimConfig:
+    name: str = "adam"  # adam | adamw | sgd
+    lr: float = 1e-4
+    weight_decay: float = 0.0
+    momentum: float = 0.9  # sgd only
+    scheduler: str = "none"  # none | poly
+    epochs: int = 50
+
+
+@dataclass
+class TrainConfig:
+    seed: int = 0
+    device: str = "auto"  # auto | cpu | cuda | cuda:N
+    amp: str = "auto"  # auto (bf16 on CUDA) | off | bf16 | fp16
+    channels_last: str = "auto"  # auto (on CUDA) | on | off
+    val_every: int = 1
+    deterministic: bool = False
+
+
+@dataclass
+class Config:
+    model: ModelConfig = field(default_factory=ModelConfig)
+    data: DataConfig = field(default_factory=DataConfig)
+    optim: OptimConfig = field(default_factory=OptimConfig)
+    train: TrainConfig = field(default_factory=TrainConfig)
+
+    def to_dict(self) -> dict:
+        return dataclasses.asdict(self)
+
+
+def _suggest(key: str, valid: list[str]) -> str:
+    close = difflib.get_close_matches(key, valid, n=1, cutoff=0.5)
+    return f" Did you mean {close[0]!r}?" if close else f" Valid: {', '.join(valid)}."
+
+
+def _coerce(value, hint, where: str):
+    """Check/convert a YAML value against a field's type annotation."""
+    origin = typing.get_origin(hint)
+    if origin in (typing.Union, types.UnionType):
+        args = [a for a in typing.get_args(hint) if a is not type(None)]
+        if value is None:
+            return None
+        return _coerce(value, args[0], where)
+    if origin is list:
+        (item,) = typing.get_args(hint)
+        if not isinstance(value, list):
+            raise ConfigError(f"{where}: expected a list, got {value!r}")
+        return [_coerce(v, item, where) for v in value]
+    if hint is bool:
+        if isinstance(value, bool):
+            return value
+        raise ConfigError(f"{where}: expected true or false, got {value!r}")
+    if hint in (int, float):
+        if isinstance(value, bool):
+            raise ConfigError(f"{where}: expected a number, got {value!r}")
+        try:
+            number = float(value) if hint is float else value
+            if hint is int and not (isinstance(value, int) or float(value).is_integer()):
+                raise ValueError
+            return hint(number)
+        except (TypeError, ValueError):
+            raise ConfigError(f"{where}: expected {hint.__name__}, got {value!r}") from None
+    if hint is str:
+        if isinstance(value, dict | list):
+            raise ConfigError(f"{where}: expected a string, got {value!r}")
+        return str(value)
+    return value
+
+
+def _fill(cls, raw: dict, where: str):
+    if not isinstance(raw, dict):
+        raise ConfigError(f"{where}: expected a mapping, got {raw!r}")
+    hints = typing.get_type_hints(cls)
+    names = [f.name for f in dataclasses.fields(cls)]
+    kwargs = {}
+    for key, value in raw.items():
+        if key not in names:
+            raise ConfigError(f"{where}: unknown key {key!r}.{_suggest(key, names)}")
+        hint = hints[key]
+        if dataclasses.is_dataclass(hint):
+            kwargs[key] = _fill(hint, value or {}, f"{where}.{key}" if where else key)
+        else:
+            kwargs[key] = _coerce(value, hint, f"{where}.{key}" if where else key)
+    return cls(**kwargs)
+
+
+def config_from_dict(raw: dict, where: str = "config") -> Config:
+    return _fill(Config, raw or {}, where)
+
+
+def apply_overrides(raw: dict, overrides: list[str]) -> dict:
+    """Apply ``section.key=value`` strings (values parsed as YAML) to a raw config dict."""
+    raw = {k: dict(v) if isinstance(v, dict) else v for k, v in (raw or {}).items()}
+    for item in overrides:
+        if "=" not in item:
+            raise ConfigError(f"override {item!r}: expected key=value, e.g. optim.lr=3e-4")
+        key, text = item.split("=", 1)
+        parts = key.strip().split(".")
+        if len(parts) != 2:
+            raise ConfigError(f"override {item!r}: key must be section.name, e.g. optim.lr")
+        section, name = parts
+        sections = [f.name for f in dataclasses.fields(Config)]
+        if section not in sections:
+            raise ConfigError(f"override {item!r}: unknown section {section!r}.{_suggest(section, sections)}")
+        fields = [f.name for f in dataclasses.fields(typing.get_type_hints(Config)[section])]
+        if name not in fields:
+            raise ConfigError(f"override {item!r}: unknown key {name!r}.{_suggest(name, fields)}")
+        try:
+            value = yaml.safe_load(text)
+        except yaml.YAMLError as err:
+            raise ConfigError(f"override {item!r}: not a YAML value ({err})") from None
+        raw.setdefault(section, {})[name] = value
+    return raw
+
+
+def load_config(path: str | Path | None, overrides: list[str] | None = None) -> Config:
+    """Read a YAML recipe (or the defaults when ``path`` is None) and apply overrides."""
+    raw: dict = {}
+    where = "config"
+    if path is not None:
+        path = Path(path)
+        if not path.is_file():
+            raise ConfigError(f"recipe not found: {path}")
+        try:
+            raw = yaml.safe_load(path.read_text()) or {}
+        except yaml.YAMLError as err:
+            raise ConfigError(f"{path}: not valid YAML ({err})") from None
+        where = str(path)
+    return config_from_dict(apply_overrides(raw, overrides or []), where)
+
+
+def dump_config(config: Config) -> str:
+    return yaml.safe_dump(config.to_dict(), sort_keys=False)

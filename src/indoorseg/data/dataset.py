@@ -1,0 +1,165 @@
+"""The training dataset: a prepared folder seen through a class scheme.
+
+Labels are turned into train ids by one lookup-table index (``lut[label]``); no one-hot
+encoding happens anywhere, so the cost of a sample does not grow with the class count.
+
+Augmentation is deterministic per ``(seed, epoch, index)``: a resumed run sees exactly
+the samples the uninterrupted one would have, and workers need no RNG bookkeeping.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+from PIL import Image
+from torch.utils.data import Dataset, Sampler
+
+from indoorseg.classes import Scheme, load_scheme
+from indoorseg.data.prepared import DatasetError, read_info, read_label_png, read_rgb_png
+
+IMAGENET_MEAN = (0.485, 0.456, 0.406)
+IMAGENET_STD = (0.229, 0.224, 0.225)
+
+
+@dataclass(frozen=True)
+class TrainTransform:
+    """Paired training transform: random scale, random crop padded with the ignore label,
+    horizontal flip.
+
+    Attributes:
+        crop: (height, width) of the crop.
+        scale: (min, max) of the random rescale factor; (1, 1) disables it.
+        flip: random horizontal flip.
+    """
+
+    crop: tuple[int, int] = (256, 256)
+    scale: tuple[float, float] = (1.0, 1.0)
+    flip: bool = True
+
+    def __call__(
+        self, image: np.ndarray, label: np.ndarray, ignore: int, rng: np.random.Generator
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """Shape: image (H, W, 3) uint8, label (H, W) -> (crop_h, crop_w, 3), (crop_h, crop_w)."""
+        if self.scale != (1.0, 1.0):
+            factor = rng.uniform(*self.scale)
+            h, w = label.shape
+            size = (max(1, round(w * factor)), max(1, round(h * factor)))
+            image = np.asarray(Image.fromarray(image).resize(size, Image.BILINEAR))
+            # Nearest neighbour keeps labels valid class ids; mode I;16 keeps wide ids intact.
+            label = np.asarray(
+                Image.fromarray(label.astype(np.uint16)).resize(size, Image.NEAREST)
+            ).astype(label.dtype)
+        ch, cw = self.crop
+        h, w = label.shape
+        pad_h, pad_w = max(ch - h, 0), max(cw - w, 0)
+        if pad_h or pad_w:
+            image = np.pad(image, ((0, pad_h), (0, pad_w), (0, 0)))
+            label = np.pad(label, ((0, pad_h), (0, pad_w)), constant_values=ignore)
+            h, w = label.shape
+        top, left = rng.integers(0, h - ch + 1), rng.integers(0, w - cw + 1)
+        image = image[top : top + ch, left : left + cw]
+        label = label[top : top + ch, left : left + cw]
+        if self.flip and rng.random() < 0.5:
+            image, label = image[:, ::-1], label[:, ::-1]
+        return image, label
+
+
+def to_tensor(image: np.ndarray, mean=IMAGENET_MEAN, std=IMAGENET_STD) -> torch.Tensor:
+    """(H, W, 3) uint8 -> normalised float (3, H, W)."""
+    x = torch.from_numpy(np.array(image, copy=True)).permute(2, 0, 1).float().div_(255.0)
+    mean_t = torch.tensor(mean).view(3, 1, 1)
+    std_t = torch.tensor(std).view(3, 1, 1)
+    return (x - mean_t) / std_t
+
+
+class SegmentationDataset(Dataset):
+    """(image, label) pairs of one split of a prepared folder, in a scheme's train ids.
+
+    Args:
+        root: prepared dataset folder.
+        scheme: a ``Scheme`` or the name/path of one.
+        split: ``train``, ``val`` or ``test``.
+        split_set: ``official``, ``paper``... (default: the folder's default).
+        transform: a ``TrainTransform``; ``None`` returns whole images (evaluation).
+        seed: base of the per-sample augmentation RNG.
+
+    Returns per item ``(image, label)``: float (3, H, W) normalised, int64 (H, W).
+    """
+
+    def __init__(
+        self,
+        root: str | Path,
+        scheme: Scheme | str,
+        split: str,
+        split_set: str | None = None,
+        transform: TrainTransform | None = None,
+        seed: int = 0,
+    ) -> None:
+        self.root = Path(root)
+        self.info = read_info(self.root)
+        space = self.info.space()
+        self.scheme = scheme if isinstance(scheme, Scheme) else load_scheme(scheme, space)
+        self.lut = self.scheme.lut(space)
+        self.ids = list(self.info.ids(split, split_set))
+        if not self.ids:
+            raise DatasetError(f"{self.root}: split {split!r} is empty")
+        self.transform = transform
+        self.seed = seed
+        self.epoch = 0
+
+    def set_epoch(self, epoch: int) -> None:
+        """Choose the augmentation stream; call before iterating each epoch."""
+        self.epoch = epoch
+
+    def __len__(self) -> int:
+        return len(self.ids)
+
+    def load(self, index: int) -> tuple[np.ndarray, np.ndarray]:
+        """The raw image (H, W, 3) uint8 and its label in train ids (H, W)."""
+        sample_id = self.ids[index]
+        image = read_rgb_png(self.root / "rgb" / f"{sample_id}.png")
+        raw = read_label_png(self.root / "label" / f"{sample_id}.png")
+        if raw.max(initial=0) >= len(self.lut):
+            raise DatasetError(
+                f"{self.root / 'label' / sample_id}.png: label {raw.max()} is beyond the "
+                f"{len(self.lut) - 1} classes of {self.info.label_space}"
+            )
+        return image, self.lut[raw]
+
+    def __getitem__(self, index: int) -> tuple[torch.Tensor, torch.Tensor]:
+        image, label = self.load(index)
+        if self.transform is not None:
+            rng = np.random.default_rng([self.seed, self.epoch, index])
+            image, label = self.transform(image, label, self.scheme.ignore_index, rng)
+        target = torch.from_numpy(np.ascontiguousarray(label).astype(np.int64))
+        return to_tensor(image), target
+
+
+class EpochSampler(Sampler[int]):
+    """A shuffled order fixed by ``(seed, epoch)``, optionally starting part-way.
+
+    Resuming mid-epoch at batch ``k`` sets ``start = k * batch_size``: the remaining
+    samples are exactly those the uninterrupted run would have seen.
+    """
+
+    def __init__(self, size: int, seed: int = 0, shuffle: bool = True) -> None:
+        self.size, self.seed, self.shuffle = size, seed, shuffle
+        self.epoch, self.start = 0, 0
+
+    def set_epoch(self, epoch: int, start: int = 0) -> None:
+        self.epoch, self.start = epoch, start
+
+    def order(self) -> list[int]:
+        if not self.shuffle:
+            return list(range(self.size))
+        generator = torch.Generator().manual_seed(self.seed * 100_003 + self.epoch)
+        return torch.randperm(self.size, generator=generator).tolist()
+
+    def __iter__(self):
+        return iter(self.order()[self.start :])
+
+    def __len__(self) -> int:
+        return self.size - self.start

@@ -1,0 +1,149 @@
+"""Model registry over segmentation-models-pytorch, and encoder weight loading.
+
+Names say what is inside: ``deeplabv3plus_resnet50`` is DeepLabv3+ (ASPP, decoder with
+low-level features) on an atrous ResNet-50 encoder at output stride 16.
+"""
+
+from __future__ import annotations
+
+import difflib
+import os
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Literal
+
+import segmentation_models_pytorch as smp
+import torch
+from torch import nn
+
+ARCHITECTURES = {"deeplabv3plus": smp.DeepLabV3Plus}
+ENCODERS = ("resnet18", "resnet50", "resnet101", "mobilenet_v2", "efficientnet-b0")
+# Keys of classification heads that an encoder state dict may carry and the encoder lacks.
+HEAD_PREFIXES = ("fc.", "classifier.", "_fc.", "head.", "last_linear.")
+
+
+class ModelError(ValueError):
+    """Unknown model name or unusable encoder weights; the message says what is valid."""
+
+
+def model_names() -> list[str]:
+    """Every registered model name."""
+    return [f"{a}_{e.replace('-', '_')}" for a in ARCHITECTURES for e in ENCODERS]
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    """What is needed to rebuild a model: stored in every checkpoint.
+
+    Attributes:
+        name: registry name, e.g. ``deeplabv3plus_resnet50``.
+        num_classes: number of output channels.
+        output_stride: 16 (paper) or 8.
+    """
+
+    name: str
+    num_classes: int
+    output_stride: Literal[8, 16] = 16
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, raw: dict) -> ModelSpec:
+        return cls(**raw)
+
+
+def parse_name(name: str) -> tuple[str, str]:
+    """``deeplabv3plus_resnet50`` -> (``deeplabv3plus``, ``resnet50``); unknown names list the valid."""
+    names = model_names()
+    if name not in names:
+        close = difflib.get_close_matches(name, names, n=3, cutoff=0.5)
+        hint = f" Did you mean {', '.join(close)}?" if close else ""
+        raise ModelError(f"unknown model {name!r}; valid: {', '.join(names)}.{hint}")
+    arch, encoder = name.split("_", 1)
+    return arch, encoder.replace("_", "-") if encoder.startswith("efficientnet") else encoder
+
+
+def build_model(spec: ModelSpec, encoder_weights: str | Path | None = None) -> nn.Module:
+    """Build a model; ``encoder_weights`` is ``None``/``"none"``, ``"imagenet"`` or a file.
+
+    Raises:
+        ModelError: unknown name, or weights that cannot be had or do not fit.
+    """
+    arch, encoder = parse_name(spec.name)
+    if spec.output_stride not in (8, 16):
+        raise ModelError(f"output_stride must be 8 or 16, got {spec.output_stride}")
+    weights = None if encoder_weights in (None, "none", "") else str(encoder_weights)
+    kwargs = dict(
+        encoder_name=encoder,
+        encoder_output_stride=spec.output_stride,
+        classes=spec.num_classes,
+    )
+    if weights == "imagenet":
+        return _build_imagenet(arch, encoder, kwargs)
+    model = ARCHITECTURES[arch](encoder_weights=None, **kwargs)
+    if weights is not None:
+        load_encoder_weights(model.encoder, weights)
+    return model
+
+
+def _build_imagenet(arch: str, encoder: str, kwargs: dict) -> nn.Module:
+    offline = os.environ.get("HF_HUB_OFFLINE") == "1" or os.environ.get("INDOORSEG_OFFLINE") == "1"
+    hint = (
+        "Pass a local state dict instead: --set model.encoder_weights=/path/to/"
+        f"{encoder}.pth (torchvision or timm naming, .pth/.pt/.safetensors)."
+    )
+    if offline:
+        raise ModelError(f"ImageNet weights for {encoder} need a download, and this run is offline. {hint}")
+    try:
+        return ARCHITECTURES[arch](encoder_weights="imagenet", **kwargs)
+    except Exception as err:  # network errors of urllib, requests or huggingface_hub
+        raise ModelError(f"could not download ImageNet weights for {encoder} ({err}). {hint}") from err
+
+
+def read_state_dict(path: str | Path) -> dict[str, torch.Tensor]:
+    """Read tensors from ``.safetensors`` or a torch file, never unpickling code."""
+    path = Path(path)
+    if not path.is_file():
+        raise ModelError(f"encoder weights file not found: {path}")
+    if path.suffix == ".safetensors":
+        from safetensors.torch import load_file
+
+        return load_file(str(path))
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as err:
+        raise ModelError(f"{path}: not a readable torch state dict ({err})") from err
+    if isinstance(state, dict) and "state_dict" in state and isinstance(state["state_dict"], dict):
+        state = state["state_dict"]
+    if not isinstance(state, dict) or not all(isinstance(v, torch.Tensor) for v in state.values()):
+        raise ModelError(f"{path}: expected a dict of tensors")
+    return state
+
+
+def load_encoder_weights(encoder: nn.Module, path: str | Path) -> None:
+    """Load a classification-network state dict into an encoder; every encoder tensor must load.
+
+    Accepts torchvision/timm naming, optionally prefixed ``module.`` or ``encoder.``; the
+    classifier head is dropped. Missing or mis-shaped tensors raise ``ModelError``.
+    """
+    state = read_state_dict(path)
+    cleaned = {}
+    for key, value in state.items():
+        for prefix in ("module.", "encoder."):
+            if key.startswith(prefix):
+                key = key[len(prefix) :]
+        if not key.startswith(HEAD_PREFIXES):
+            cleaned[key] = value
+    own = encoder.state_dict()
+    missing = [k for k in own if k not in cleaned]
+    if missing:
+        raise ModelError(
+            f"{path}: {len(missing)} encoder tensors missing, e.g. {missing[:3]}; "
+            f"the file has e.g. {list(cleaned)[:3]}"
+        )
+    wrong = [k for k in own if cleaned[k].shape != own[k].shape]
+    if wrong:
+        k = wrong[0]
+        raise ModelError(f"{path}: shape of {k} is {tuple(cleaned[k].shape)}, expected {tuple(own[k].shape)}")
+    encoder.load_state_dict({k: cleaned[k] for k in own}, strict=True)

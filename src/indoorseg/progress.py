@@ -1,0 +1,68 @@
+"""Progress display for long work (Rich bars); silent when disabled, e.g. in library use."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+
+from rich.console import Console
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    TextColumn,
+    TimeElapsedColumn,
+    TimeRemainingColumn,
+)
+
+
+class Reporter:
+    """Shows bars for tasks and one line per epoch.
+
+    Args:
+        enabled: False makes every call a no-op.
+        console: where to draw (stderr by default, so stdout stays parseable).
+    """
+
+    def __init__(self, enabled: bool = True, console: Console | None = None) -> None:
+        self.enabled = enabled
+        self.console = console or Console(stderr=True)
+
+    def note(self, text: str) -> None:
+        if self.enabled:
+            self.console.print(text, highlight=False)
+
+    @contextmanager
+    def task(self, description: str, total: int | None, done: int = 0) -> Iterator[Callable]:
+        """Yield ``advance(**fields)``; a ``loss`` field is shown beside the bar."""
+        if not self.enabled:
+            yield lambda **fields: None
+            return
+        columns = [
+            TextColumn("{task.description}"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TimeElapsedColumn(),
+            TimeRemainingColumn(),
+            TextColumn("{task.fields[info]}"),
+        ]
+        with Progress(*columns, console=self.console, transient=True) as progress:
+            task_id = progress.add_task(description, total=total, completed=done, info="")
+
+            def advance(**fields) -> None:
+                info = " ".join(f"{k} {v:.4f}" for k, v in fields.items())
+                progress.update(task_id, advance=1, info=info)
+
+            yield advance
+
+    def epoch(self, record: dict) -> None:
+        if not self.enabled:
+            return
+        parts = [f"epoch {record['epoch']}", f"loss {record['train_loss']:.4f}"]
+        if "val_mean_iou" in record:
+            parts.append(f"val mIoU {record['val_mean_iou']:.4f}")
+        parts.append(
+            f"{record['epoch_time_s']:.1f} s (data {record['data_time_s']:.1f} s, "
+            f"compute {record['compute_time_s']:.1f} s, {record['images_per_s']:.1f} img/s)"
+        )
+        self.console.print(" | ".join(parts), highlight=False)

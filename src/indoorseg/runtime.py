@@ -1,0 +1,82 @@
+"""Where and how tensors run: device, mixed precision, memory format.
+
+The CUDA-only branches (autocast, channels_last, GradScaler) live here, so the training
+and evaluation loops read the same on every device.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+
+@dataclass(frozen=True)
+class Runtime:
+    """Device and precision choices for one run."""
+
+    device: torch.device
+    amp_dtype: torch.dtype | None = None  # None: full float32
+    channels_last: bool = False
+
+    def autocast(self):
+        if self.amp_dtype is None:
+            return contextlib.nullcontext()
+        return torch.autocast(self.device.type, dtype=self.amp_dtype)
+
+    def grad_scaler(self) -> torch.amp.GradScaler:
+        """A scaler that is active only for fp16 (bf16 needs none)."""
+        return torch.amp.GradScaler(self.device.type, enabled=self.amp_dtype == torch.float16)
+
+    def images(self, x: torch.Tensor) -> torch.Tensor:
+        x = x.to(self.device, non_blocking=True)
+        return x.contiguous(memory_format=torch.channels_last) if self.channels_last else x
+
+    def prepare(self, model: nn.Module) -> nn.Module:
+        model = model.to(self.device)
+        return model.to(memory_format=torch.channels_last) if self.channels_last else model
+
+    def describe(self) -> str:
+        amp = {None: "float32", torch.bfloat16: "bf16", torch.float16: "fp16"}[self.amp_dtype]
+        return f"{self.device} {amp}{' channels_last' if self.channels_last else ''}"
+
+
+def make_runtime(device: str = "auto", amp: str = "auto", channels_last: str = "auto") -> Runtime:
+    """Pick the device (CUDA when present) and, on CUDA, mixed precision and channels_last."""
+    if device == "auto":
+        device = "cuda" if torch.cuda.is_available() else "cpu"
+    dev = torch.device(device)
+    if dev.type == "cuda" and not torch.cuda.is_available():
+        raise ValueError(f"device {device!r} asked for, but CUDA is not available")
+    on_cuda = dev.type == "cuda"
+    amp_dtype = {
+        "auto": torch.bfloat16 if on_cuda else None,
+        "off": None,
+        "bf16": torch.bfloat16,
+        "fp16": torch.float16,
+    }.get(amp, "bad")
+    if amp_dtype == "bad":
+        raise ValueError(f"amp must be auto, off, bf16 or fp16, got {amp!r}")
+    if channels_last not in ("auto", "on", "off"):
+        raise ValueError(f"channels_last must be auto, on or off, got {channels_last!r}")
+    last = on_cuda if channels_last == "auto" else channels_last == "on"
+    return Runtime(dev, amp_dtype, last)
+
+
+@torch.no_grad()
+def predict_logits(model: nn.Module, images: torch.Tensor, runtime: Runtime, multiple: int = 32):
+    """Logits at the input size for images of any size (padded to a multiple of 32).
+
+    Shape: images (N, 3, H, W) -> logits (N, C, H, W) float32.
+    """
+    h, w = images.shape[-2:]
+    pad_h, pad_w = (-h) % multiple, (-w) % multiple
+    x = runtime.images(images)
+    if pad_h or pad_w:
+        x = F.pad(x, (0, pad_w, 0, pad_h), mode="replicate")
+    with runtime.autocast():
+        logits = model(x)
+    return logits[..., :h, :w].float()
