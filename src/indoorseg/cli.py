@@ -35,7 +35,7 @@ def friendly(func):
             return func(*args, **kwargs)
         except (CheckpointError, SchemeError, ConfigError, DownloadError, DatasetError, ModelError,
                 ValueError, FileNotFoundError) as e:
-            err.print(f"[red]error:[/red] {e}", highlight=False)
+            err.print(f"[red]error:[/red] {e}", highlight=False, soft_wrap=True)
             raise typer.Exit(2) from None
         except KeyboardInterrupt:
             err.print("interrupted")

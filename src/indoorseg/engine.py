@@ -38,7 +38,7 @@ from indoorseg.data.dataset import (
     TrainTransform,
 )
 from indoorseg.metrics import ConfusionMatrix, summarize
-from indoorseg.models import ModelSpec, build_model
+from indoorseg.models import ModelSpec, build_model, parse_name
 from indoorseg.runlog import RunLog
 from indoorseg.runtime import Runtime, make_runtime, predict_logits
 
@@ -220,6 +220,7 @@ def fit(
 
     reporter = reporter or Reporter(enabled=False)
     data_root, run_dir = Path(data_root), Path(run_dir)
+    parse_name(config.model.name)  # fail on a bad name before any data is read
     run_dir.mkdir(parents=True, exist_ok=True)
     torch.manual_seed(config.train.seed)
     if config.train.deterministic:

@@ -10,7 +10,7 @@ from pathlib import Path
 class RunLog:
     """Appends one record per epoch to ``metrics.jsonl`` and ``metrics.csv``.
 
-    On resume, records of epochs at or after the resumed one are dropped first, so the
+    On resume, records of epochs after the last completed one are dropped first, so the
     logs of a resumed run read as those of an uninterrupted one.
     """
 
@@ -20,7 +20,7 @@ class RunLog:
         self.records: list[dict] = []
         if resume_epoch is not None and self.jsonl.is_file():
             lines = self.jsonl.read_text().splitlines()
-            self.records = [r for r in map(json.loads, filter(None, lines)) if r["epoch"] < resume_epoch]
+            self.records = [r for r in map(json.loads, filter(None, lines)) if r["epoch"] <= resume_epoch]
         self._rewrite()
         self.tensorboard = None
         try:

@@ -1,0 +1,55 @@
+"""Shared fixtures: tiny prepared datasets written to tmp folders, and the shared NYU files."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from indoorseg.classes import BUILTIN_SPACES
+from indoorseg.data.prepared import PreparedInfo, write_info, write_sample
+
+SHARED_NYU = Path(__file__).resolve().parents[1].parent / "shared" / "nyuv2"
+
+
+def shared_nyu(sub: str) -> Path:
+    """A folder of ../shared/nyuv2, or skip the test saying why."""
+    path = SHARED_NYU / sub
+    if not path.exists():
+        pytest.skip(f"real NYU Depth v2 files not found at {path} (../shared/nyuv2 is absent)")
+    return path
+
+
+def write_blocks_dataset(root: Path, n: int = 8, size: tuple[int, int] = (64, 96)) -> Path:
+    """A tiny nyu40 dataset of flat-coloured blocks: ceiling, wall, floor bands and a chair."""
+    rng = np.random.default_rng(0)
+    h, w = size
+    ids = [f"{i:03d}" for i in range(n)]
+    for k, sample_id in enumerate(ids):
+        label = np.zeros((h, w), np.uint16)
+        label[: h // 4] = 22  # ceiling
+        label[h // 4 : h // 2] = 1  # wall
+        label[h // 2 :] = 2  # floor
+        top, left = h // 3 + k % 4, w // 4 + 3 * k
+        label[top : top + h // 3, left : left + w // 4] = 5  # chair
+        label[:3, :3] = 0  # a little unlabelled
+        rgb = rng.integers(0, 40, (h, w, 3)).astype(np.uint8)
+        for value, color in ((22, (200, 200, 220)), (1, (150, 90, 60)), (2, (40, 120, 40)), (5, (20, 20, 200))):
+            rgb[label == value] += np.array(color, np.uint8) // 2
+        write_sample(root, sample_id, rgb, label, np.full((h, w), 2000, np.uint16))
+    info = PreparedInfo(
+        name="blocks",
+        label_space="nyu40",
+        class_names=list(BUILTIN_SPACES["nyu40"].names),
+        splits={"default": {"train": ids[: n - 2], "val": ids[n - 2 :], "test": ids[n - 2 :]}},
+        default_split_set="default",
+        image_size=[h, w],
+    )
+    write_info(root, info)
+    return root
+
+
+@pytest.fixture
+def blocks(tmp_path: Path) -> Path:
+    return write_blocks_dataset(tmp_path / "blocks")
