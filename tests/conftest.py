@@ -35,7 +35,12 @@ def write_blocks_dataset(root: Path, n: int = 8, size: tuple[int, int] = (64, 96
         label[top : top + h // 3, left : left + w // 4] = 5  # chair
         label[:3, :3] = 0  # a little unlabelled
         rgb = rng.integers(0, 40, (h, w, 3)).astype(np.uint8)
-        for value, color in ((22, (200, 200, 220)), (1, (150, 90, 60)), (2, (40, 120, 40)), (5, (20, 20, 200))):
+        for value, color in (
+            (22, (200, 200, 220)),
+            (1, (150, 90, 60)),
+            (2, (40, 120, 40)),
+            (5, (20, 20, 200)),
+        ):
             rgb[label == value] += np.array(color, np.uint8) // 2
         write_sample(root, sample_id, rgb, label, np.full((h, w), 2000, np.uint16))
     info = PreparedInfo(

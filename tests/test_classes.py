@@ -2,8 +2,8 @@ import numpy as np
 import pytest
 import scipy.io as sio
 import yaml
-
 from conftest import shared_nyu
+
 from indoorseg.classes import (
     BUILTIN_SPACES,
     IGNORE_INDEX,
@@ -55,8 +55,12 @@ def test_nyu13_goes_through_the_40_to_13_table():
 
 
 def test_unknown_class_name_lists_closest():
-    raw = {"name": "x", "space": "nyu40", "void": "ignore",
-           "classes": [{"name": "a", "members": ["wal"]}, {"name": "b", "members": "rest"}]}
+    raw = {
+        "name": "x",
+        "space": "nyu40",
+        "void": "ignore",
+        "classes": [{"name": "a", "members": ["wal"]}, {"name": "b", "members": "rest"}],
+    }
     with pytest.raises(SchemeError, match="closest: wall"):
         scheme_from_dict(raw).lut(NYU40)
 
@@ -71,8 +75,15 @@ def test_scheme_errors():
     with pytest.raises(SchemeError, match="void must be"):
         scheme_from_dict({**base, "void": "maybe", "classes": "all"})
     with pytest.raises(SchemeError, match="claimed twice"):
-        scheme_from_dict({**base, "classes": [{"name": "a", "members": ["wall"]},
-                                              {"name": "b", "members": ["wall", "floor"]}]}).lut(NYU40)
+        scheme_from_dict(
+            {
+                **base,
+                "classes": [
+                    {"name": "a", "members": ["wall"]},
+                    {"name": "b", "members": ["wall", "floor"]},
+                ],
+            }
+        ).lut(NYU40)
     with pytest.raises(SchemeError, match="belong to no class"):
         scheme_from_dict({**base, "classes": [{"name": "a", "members": ["wall"]}]}).lut(NYU40)
     with pytest.raises(SchemeError, match="unknown keys"):
@@ -81,10 +92,19 @@ def test_scheme_errors():
 
 def test_user_scheme_file(tmp_path):
     path = tmp_path / "furniture.yaml"
-    path.write_text(yaml.safe_dump({
-        "name": "furniture", "space": "nyu40", "void": "class",
-        "classes": [{"name": "seat", "members": ["chair", "sofa"], "color": [1, 2, 3]},
-                    {"name": "rest", "members": "rest"}]}))
+    path.write_text(
+        yaml.safe_dump(
+            {
+                "name": "furniture",
+                "space": "nyu40",
+                "void": "class",
+                "classes": [
+                    {"name": "seat", "members": ["chair", "sofa"], "color": [1, 2, 3]},
+                    {"name": "rest", "members": "rest"},
+                ],
+            }
+        )
+    )
     scheme = load_scheme(path)
     lut = scheme.lut(NYU40)
     assert lut[NYU40.id_of("sofa")] == 0 and lut[NYU40.id_of("wall")] == 1 and lut[0] == 2

@@ -5,9 +5,20 @@ from typer.testing import CliRunner
 from indoorseg.cli import app
 
 runner = CliRunner()
-TINY = ["--set", "model.name=deeplabv3plus_mobilenet_v2", "--set", "data.crop=[48,48]",
-        "--set", "data.batch_size=2", "--set", "data.workers=0", "--set", "optim.epochs=1",
-        "--set", "optim.lr=1e-3"]
+TINY = [
+    "--set",
+    "model.name=deeplabv3plus_mobilenet_v2",
+    "--set",
+    "data.crop=[48,48]",
+    "--set",
+    "data.batch_size=2",
+    "--set",
+    "data.workers=0",
+    "--set",
+    "optim.epochs=1",
+    "--set",
+    "optim.lr=1e-3",
+]
 
 
 def invoke(*args):
@@ -47,7 +58,9 @@ def test_train_evaluate_resume_through_the_cli(blocks, tmp_path):
     assert result.exit_code == 0, result.output
     payload = json.loads(out_json.read_text())
     assert payload["protocol"] == "standard" and set(payload["metrics"]["per_class_iou"]) == {
-        "background", "object"}
+        "background",
+        "object",
+    }
     assert (run / "eval" / "test-standard" / "confusion.png").stat().st_size > 1000
     assert "| mean iou |" in (run / "eval" / "test-standard" / "metrics.md").read_text()
 
@@ -61,16 +74,41 @@ def test_train_evaluate_resume_through_the_cli(blocks, tmp_path):
 
 
 def test_train_errors_are_clear(blocks, tmp_path):
-    result = invoke("train", "--config", "synthetic-demo", "--data", blocks, "--out", tmp_path / "r",
-                    "--set", "optim.lrr=1")
+    result = invoke(
+        "train",
+        "--config",
+        "synthetic-demo",
+        "--data",
+        blocks,
+        "--out",
+        tmp_path / "r",
+        "--set",
+        "optim.lrr=1",
+    )
     assert result.exit_code == 2 and "Did you mean 'lr'" in result.output
     result = invoke("train", "--config", "nope", "--data", blocks, "--out", tmp_path / "r")
     assert result.exit_code == 2 and "unknown recipe" in result.output and "paper" in result.output
-    result = invoke("train", "--config", "synthetic-demo", "--data", tmp_path / "missing",
-                    "--out", tmp_path / "r")
+    result = invoke(
+        "train",
+        "--config",
+        "synthetic-demo",
+        "--data",
+        tmp_path / "missing",
+        "--out",
+        tmp_path / "r",
+    )
     assert result.exit_code == 2 and "missing" in result.output
-    result = invoke("train", "--config", "synthetic-demo", "--data", blocks, "--out", tmp_path / "r",
-                    "--set", "model.name=deeplabv3plus_resnet5")
+    result = invoke(
+        "train",
+        "--config",
+        "synthetic-demo",
+        "--data",
+        blocks,
+        "--out",
+        tmp_path / "r",
+        "--set",
+        "model.name=deeplabv3plus_resnet5",
+    )
     assert result.exit_code == 2 and "deeplabv3plus_resnet50" in result.output
     result = invoke("evaluate", tmp_path, "--data", blocks)
     assert result.exit_code == 2 and "no best.safetensors" in result.output
@@ -78,7 +116,12 @@ def test_train_errors_are_clear(blocks, tmp_path):
 
 def test_evaluate_refuses_a_tampered_checkpoint(blocks, tmp_path):
     run = tmp_path / "run"
-    assert invoke("train", "--config", "synthetic-demo", "--data", blocks, "--out", run, *TINY).exit_code == 0
+    assert (
+        invoke(
+            "train", "--config", "synthetic-demo", "--data", blocks, "--out", run, *TINY
+        ).exit_code
+        == 0
+    )
     (run / "best.safetensors").write_bytes(b"\x80\x04not a safetensors file")
     result = invoke("evaluate", run / "best.safetensors", "--data", blocks)
     assert result.exit_code == 2 and "best.safetensors" in result.output

@@ -65,8 +65,14 @@ def test_fit_writes_logs_and_checkpoints(blocks, tmp_path):
     run = tmp_path / "run"
     result = fit(tiny_config(), blocks, run)
     assert result["epoch"] == 2 and result["best"]["epoch"] in (1, 2)
-    for name in ("last.safetensors", "last.json", "best.safetensors", "config.yaml",
-                 "metrics.jsonl", "metrics.csv"):
+    for name in (
+        "last.safetensors",
+        "last.json",
+        "best.safetensors",
+        "config.yaml",
+        "metrics.jsonl",
+        "metrics.csv",
+    ):
         assert (run / name).is_file(), name
     lines = (run / "metrics.jsonl").read_text().splitlines()
     assert len(lines) == 2
@@ -75,7 +81,11 @@ def test_fit_writes_logs_and_checkpoints(blocks, tmp_path):
         assert column in header
     meta = read_meta(run / "last.safetensors")
     assert meta["epoch"] == 2 and meta["scheme"]["name"] == "layout3"
-    assert meta["model"] == {"name": "deeplabv3plus_mobilenet_v2", "num_classes": 3, "output_stride": 16}
+    assert meta["model"] == {
+        "name": "deeplabv3plus_mobilenet_v2",
+        "num_classes": 3,
+        "output_stride": 16,
+    }
 
 
 def test_resume_at_epoch_boundary_is_exact(blocks, tmp_path):

@@ -1,9 +1,9 @@
 import json
 
 import pytest
+from conftest import shared_nyu
 from typer.testing import CliRunner
 
-from conftest import shared_nyu
 from indoorseg.cli import app
 from indoorseg.data.prepared import DatasetError
 from indoorseg.data.stats import folder_stats
@@ -35,9 +35,13 @@ def test_stats_errors(tmp_path):
 
 
 def test_stats_cli_json(blocks):
-    result = CliRunner().invoke(app, ["data", "stats", str(blocks), "--scheme", "layout3", "--json"])
+    result = CliRunner().invoke(
+        app, ["data", "stats", str(blocks), "--scheme", "layout3", "--json"]
+    )
     assert result.exit_code == 0, result.output
     payload = json.loads(result.stdout)
     assert payload["images"] == 8 and set(payload["fractions"]) == {"background", "object", "other"}
-    bad = CliRunner().invoke(app, ["data", "stats", "--labels", "/nonexistent", "--scheme", "layout3"])
+    bad = CliRunner().invoke(
+        app, ["data", "stats", "--labels", "/nonexistent", "--scheme", "layout3"]
+    )
     assert bad.exit_code == 2 and "not a folder" in bad.output

@@ -52,7 +52,10 @@ def rng_state() -> tuple[dict[str, torch.Tensor], dict]:
     kind, keys, pos, has_gauss, cached = np.random.get_state()
     tensors["numpy"] = torch.from_numpy(keys.astype(np.int64))
     version, state, gauss = random.getstate()
-    meta = {"numpy": [kind, int(pos), int(has_gauss), float(cached)], "python": [version, list(state), gauss]}
+    meta = {
+        "numpy": [kind, int(pos), int(has_gauss), float(cached)],
+        "python": [version, list(state), gauss],
+    }
     return tensors, meta
 
 
@@ -122,7 +125,12 @@ def read_meta(path: str | Path) -> dict:
         raise CheckpointError(f"{path}: not a safetensors checkpoint ({err})") from None
     if META_KEY not in header:
         raise CheckpointError(f"{path}: no indoorseg metadata; not an indoorseg checkpoint")
-    meta = json.loads(header[META_KEY])
+    try:
+        meta = json.loads(header[META_KEY])
+    except json.JSONDecodeError as err:
+        raise CheckpointError(f"{path}: indoorseg metadata is not valid JSON ({err})") from None
+    if not isinstance(meta, dict):
+        raise CheckpointError(f"{path}: indoorseg metadata is not a JSON object")
     if meta.get("format") != FORMAT:
         raise CheckpointError(f"{path}: format {meta.get('format')!r}, expected {FORMAT}")
     if meta.get("version") != FORMAT_VERSION:

@@ -271,9 +271,7 @@ def scheme_from_dict(raw: dict, where: str = "scheme") -> Scheme:
                 raise SchemeError(f"{where}: members of {item['name']!r} must be a list or 'rest'")
             color = _parse_color(item.get("color", palette(len(items))[i]), where)
             parsed.append(
-                SchemeClass(
-                    str(item["name"]), None if members == "rest" else tuple(members), color
-                )
+                SchemeClass(str(item["name"]), None if members == "rest" else tuple(members), color)
             )
         if sum(c.members is None for c in parsed) > 1:
             raise SchemeError(f"{where}: only one class may take the rest")
@@ -325,7 +323,8 @@ def load_scheme(name_or_path: str | Path, space: LabelSpace | None = None) -> Sc
                 f"use it on a dataset whose label space is {scheme.space}"
             )
         classes = tuple(
-            SchemeClass(n, (n,), c) for n, c in zip(space.names, palette(len(space.names)), strict=True)
+            SchemeClass(n, (n,), c)
+            for n, c in zip(space.names, palette(len(space.names)), strict=True)
         )
         scheme = Scheme(**{**scheme.__dict__, "classes": classes})
     return scheme

@@ -11,8 +11,11 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-app = typer.Typer(help="Semantic segmentation of indoor scenes: the room apart from its objects.",
-                  no_args_is_help=True, pretty_exceptions_enable=False)
+app = typer.Typer(
+    help="Semantic segmentation of indoor scenes: the room apart from its objects.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+)
 data_app = typer.Typer(help="Get, prepare, synthesize and inspect datasets.", no_args_is_help=True)
 app.add_typer(data_app, name="data")
 out = Console()
@@ -33,8 +36,16 @@ def friendly(func):
 
         try:
             return func(*args, **kwargs)
-        except (CheckpointError, SchemeError, ConfigError, DownloadError, DatasetError, ModelError,
-                ValueError, FileNotFoundError) as e:
+        except (
+            CheckpointError,
+            SchemeError,
+            ConfigError,
+            DownloadError,
+            DatasetError,
+            ModelError,
+            ValueError,
+            FileNotFoundError,
+        ) as e:
             err.print(f"[red]error:[/red] {e}", highlight=False, soft_wrap=True)
             raise typer.Exit(2) from None
         except KeyboardInterrupt:
@@ -79,9 +90,13 @@ def data_download(
 def data_prepare(
     dataset: Annotated[str, typer.Argument(help="nyuv2")],
     mat: Annotated[Path, typer.Option(help="nyu_depth_v2_labeled.mat")],
-    meta: Annotated[Path, typer.Option(help="Folder with splits.mat, classMapping40.mat, class13Mapping.mat")],
+    meta: Annotated[
+        Path, typer.Option(help="Folder with splits.mat, classMapping40.mat, class13Mapping.mat")
+    ],
     out_dir: Annotated[Path, typer.Option("--out", help="Prepared dataset folder to write.")],
-    val_size: Annotated[int, typer.Option(help="Validation images carved from the official train.")] = 100,
+    val_size: Annotated[
+        int, typer.Option(help="Validation images carved from the official train.")
+    ] = 100,
     seed: Annotated[int, typer.Option(help="Seed of the validation and paper splits.")] = 0,
     force: Annotated[bool, typer.Option(help="Rewrite an existing prepared folder.")] = False,
 ):
@@ -91,9 +106,18 @@ def data_prepare(
     check_dataset_name(dataset)
     rep = reporter()
     with rep.task("prepare nyuv2", None) as advance:
-        result = prepare_nyuv2(mat, meta, out_dir, val_size=val_size, seed=seed, force=force,
-                               progress=lambda done, total: advance())
-    out.print(f"{out_dir}: already prepared (use --force to rewrite)" if result is None else str(result))
+        result = prepare_nyuv2(
+            mat,
+            meta,
+            out_dir,
+            val_size=val_size,
+            seed=seed,
+            force=force,
+            progress=lambda done, total: advance(),
+        )
+    out.print(
+        f"{out_dir}: already prepared (use --force to rewrite)" if result is None else str(result)
+    )
 
 
 @data_app.command("synth")
@@ -110,9 +134,17 @@ def data_synth(
 
     rep = reporter()
     with rep.task("synthesize rooms", n) as advance:
-        result = synthesize(out_dir, n, parse_size(size), seed=seed, force=force,
-                            progress=lambda done, total: advance())
-    out.print(f"{out_dir}: already exists (use --force to rewrite)" if result is None else str(result))
+        result = synthesize(
+            out_dir,
+            n,
+            parse_size(size),
+            seed=seed,
+            force=force,
+            progress=lambda done, total: advance(),
+        )
+    out.print(
+        f"{out_dir}: already exists (use --force to rewrite)" if result is None else str(result)
+    )
 
 
 @data_app.command("stats")
@@ -129,8 +161,9 @@ def data_stats(
     """Per-class pixel fractions under a class scheme."""
     from indoorseg.data.stats import folder_stats
 
-    stats = folder_stats(scheme, root=root, labels=labels, space_name=space, split=split,
-                         split_set=split_set)
+    stats = folder_stats(
+        scheme, root=root, labels=labels, space_name=space, split=split, split_set=split_set
+    )
     if as_json:
         print(json.dumps(stats.to_dict(), indent=1))
         return
@@ -159,8 +192,14 @@ def schemes():
             count = str(s.num_classes)
         except Exception:  # nyu894 takes its names from a dataset
             s, count = load_scheme("nyu40"), "894"
-            s = type(s)(**{**s.__dict__, "name": name, "space": "nyu894",
-                           "description": "the nyu894 label space, one class per label"})
+            s = type(s)(
+                **{
+                    **s.__dict__,
+                    "name": name,
+                    "space": "nyu894",
+                    "description": "the nyu894 label space, one class per label",
+                }
+            )
         table.add_row(name, s.space, s.void, count, s.description)
     out.print(table)
 
@@ -171,8 +210,12 @@ def train(
     config: Annotated[Path | None, typer.Option(help="Recipe YAML (configs/*.yaml).")] = None,
     data: Annotated[Path | None, typer.Option(help="Prepared dataset folder.")] = None,
     run_dir: Annotated[Path | None, typer.Option("--out", help="Run folder to write.")] = None,
-    overrides: Annotated[list[str] | None, typer.Option("--set", help="key=value, e.g. optim.lr=3e-4")] = None,
-    resume: Annotated[Path | None, typer.Option(help="Continue the run in this folder exactly.")] = None,
+    overrides: Annotated[
+        list[str] | None, typer.Option("--set", help="key=value, e.g. optim.lr=3e-4")
+    ] = None,
+    resume: Annotated[
+        Path | None, typer.Option(help="Continue the run in this folder exactly.")
+    ] = None,
 ):
     """Train a model on a class scheme; checkpoints and logs go to the run folder."""
     from indoorseg.training import run_training
@@ -188,18 +231,35 @@ def evaluate(
     data: Annotated[Path, typer.Option(help="Prepared dataset folder.")],
     split: Annotated[str, typer.Option(help="Split to score.")] = "test",
     split_set: Annotated[str | None, typer.Option(help="Split set (official, paper...).")] = None,
-    protocol: Annotated[str, typer.Option(help="standard (the literature's) or paper.")] = "standard",
-    collapse_to: Annotated[str | None, typer.Option(help="Score in a coarser scheme, e.g. layout3.")] = None,
-    top_left_crop: Annotated[bool, typer.Option(help="paper: score the top-left training crop only.")] = False,
-    json_path: Annotated[Path | None, typer.Option("--json", help="Also write the results here.")] = None,
+    protocol: Annotated[
+        str, typer.Option(help="standard (the literature's) or paper.")
+    ] = "standard",
+    collapse_to: Annotated[
+        str | None, typer.Option(help="Score in a coarser scheme, e.g. layout3.")
+    ] = None,
+    top_left_crop: Annotated[
+        bool, typer.Option(help="paper: score the top-left training crop only.")
+    ] = False,
+    json_path: Annotated[
+        Path | None, typer.Option("--json", help="Also write the results here.")
+    ] = None,
     device: Annotated[str, typer.Option(help="auto, cpu, cuda")] = "auto",
 ):
     """Score a trained model: metrics.json, metrics.md and confusion.png."""
     from indoorseg.data.prepared import atomic_write_text
     from indoorseg.evaluation import evaluate_checkpoint, markdown_table
 
-    result = evaluate_checkpoint(run, data, split, split_set, protocol, collapse_to, top_left_crop,
-                                 device=device, reporter=reporter())
+    result = evaluate_checkpoint(
+        run,
+        data,
+        split,
+        split_set,
+        protocol,
+        collapse_to,
+        top_left_crop,
+        device=device,
+        reporter=reporter(),
+    )
     if json_path:
         atomic_write_text(json_path, json.dumps(result, indent=1))
     out.print(markdown_table(result))
@@ -209,7 +269,9 @@ def evaluate(
 @app.command("demo")
 @friendly
 def demo(
-    out_dir: Annotated[Path, typer.Option("--out", help="Where the demo writes everything.")] = Path("runs/demo"),
+    out_dir: Annotated[
+        Path, typer.Option("--out", help="Where the demo writes everything.")
+    ] = Path("runs/demo"),
     n: Annotated[int, typer.Option("--n", help="Number of synthetic rooms.")] = 240,
     epochs: Annotated[int | None, typer.Option(help="Override the recipe's epochs.")] = None,
 ):

@@ -104,7 +104,7 @@ def _coerce(value, hint, where: str):
         except (TypeError, ValueError):
             raise ConfigError(f"{where}: expected {hint.__name__}, got {value!r}") from None
     if hint is str:
-        if isinstance(value, dict | list):
+        if value is None or isinstance(value, dict | list):  # null must not become "None"
             raise ConfigError(f"{where}: expected a string, got {value!r}")
         return str(value)
     return value
@@ -144,7 +144,9 @@ def apply_overrides(raw: dict, overrides: list[str]) -> dict:
         section, name = parts
         sections = [f.name for f in dataclasses.fields(Config)]
         if section not in sections:
-            raise ConfigError(f"override {item!r}: unknown section {section!r}.{_suggest(section, sections)}")
+            raise ConfigError(
+                f"override {item!r}: unknown section {section!r}.{_suggest(section, sections)}"
+            )
         fields = [f.name for f in dataclasses.fields(typing.get_type_hints(Config)[section])]
         if name not in fields:
             raise ConfigError(f"override {item!r}: unknown key {name!r}.{_suggest(name, fields)}")
@@ -152,7 +154,11 @@ def apply_overrides(raw: dict, overrides: list[str]) -> dict:
             value = yaml.safe_load(text)
         except yaml.YAMLError as err:
             raise ConfigError(f"override {item!r}: not a YAML value ({err})") from None
-        raw.setdefault(section, {})[name] = value
+        if raw.get(section) is None:  # absent, or an empty section in the YAML
+            raw[section] = {}
+        if not isinstance(raw[section], dict):
+            raise ConfigError(f"override {item!r}: section {section!r} is not a mapping")
+        raw[section][name] = value
     return raw
 
 
@@ -168,6 +174,8 @@ def load_config(path: str | Path | None, overrides: list[str] | None = None) -> 
             raw = yaml.safe_load(path.read_text()) or {}
         except yaml.YAMLError as err:
             raise ConfigError(f"{path}: not valid YAML ({err})") from None
+        if not isinstance(raw, dict):
+            raise ConfigError(f"{path}: expected a mapping of sections, got {raw!r}")
         where = str(path)
     return config_from_dict(apply_overrides(raw, overrides or []), where)
 

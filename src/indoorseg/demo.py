@@ -43,8 +43,13 @@ def run_demo(out_dir: str | Path, n: int = 240, epochs: int | None = None, repor
         "standard": evaluate_checkpoint(run, data, "test", reporter=reporter),
         "paper": evaluate_checkpoint(run, data, "test", protocol="paper", reporter=reporter),
         "paper_top_left_crop": evaluate_checkpoint(
-            run, data, "test", protocol="paper", top_left_crop=True,
-            out_dir=run / "eval" / "test-paper-crop", reporter=reporter,
+            run,
+            data,
+            "test",
+            protocol="paper",
+            top_left_crop=True,
+            out_dir=run / "eval" / "test-paper-crop",
+            reporter=reporter,
         ),
     }
     records = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
@@ -74,9 +79,14 @@ def summary_markdown(summary: dict, images: int) -> str:
         "",
         "| protocol | pixel accuracy | mean IoU |",
         "| --- | --- | --- |",
-        f"| standard (whole images, unlabelled ignored) | {pct(std['pixel_accuracy'])} | {pct(std['mean_iou'])} |",
-        f"| paper (per image, 'other' scored) | {pct(paper['pixel_accuracy'])} | {pct(paper['mean_iou'])} |",
-        f"| paper, top-left crop | {pct(crop['pixel_accuracy'])} | {pct(crop['mean_iou'])} |",
+        *(
+            f"| {name} | {pct(m['pixel_accuracy'])} | {pct(m['mean_iou'])} |"
+            for name, m in (
+                ("standard (whole images, unlabelled ignored)", std),
+                ("paper (per image, 'other' scored)", paper),
+                ("paper, top-left crop", crop),
+            )
+        ),
         "",
         "Per-class IoU (standard): "
         + ", ".join(f"{k} {pct(v)}" for k, v in std["per_class_iou"].items()),

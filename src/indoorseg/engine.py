@@ -115,7 +115,9 @@ def train_one_epoch(
         if stop is not None and stop.set:
             break
     interrupted = stop is not None and stop.set
-    return EpochStats(total_loss / max(images, 1), images, steps, data_time, compute_time, interrupted)
+    return EpochStats(
+        total_loss / max(images, 1), images, steps, data_time, compute_time, interrupted
+    )
 
 
 @torch.no_grad()
@@ -255,11 +257,20 @@ def fit(
         optim_tensors, optim_meta = optimizer_state(optimizer)
         rng_tensors, rng_meta = rng_state()
         meta = checkpoint_meta(
-            config, spec, scheme, epoch=epoch, step=step, metrics=metrics or {}, best=best,
-            optimizer=optim_meta, scheduler=scheduler.state_dict(), rng=rng_meta,
+            config,
+            spec,
+            scheme,
+            epoch=epoch,
+            step=step,
+            metrics=metrics or {},
+            best=best,
+            optimizer=optim_meta,
+            scheduler=scheduler.state_dict(),
+            rng=rng_meta,
         )
         save_checkpoint(
-            run_dir / f"{name}.safetensors", Checkpoint(meta, model.state_dict(), optim_tensors, rng_tensors)
+            run_dir / f"{name}.safetensors",
+            Checkpoint(meta, model.state_dict(), optim_tensors, rng_tensors),
         )
 
     record: dict = {}
@@ -268,9 +279,17 @@ def fit(
             sampler.set_epoch(epoch, start=start_step * config.data.batch_size)
             train_set.set_epoch(epoch)
             wall = time.perf_counter()
-            with reporter.task(f"epoch {epoch + 1}/{config.optim.epochs}", steps_per_epoch, start_step) as advance:
+            with reporter.task(
+                f"epoch {epoch + 1}/{config.optim.epochs}", steps_per_epoch, start_step
+            ) as advance:
                 stats = train_one_epoch(
-                    model, train_loader, optimizer, scheduler, runtime, scheme.ignore_index, stop,
+                    model,
+                    train_loader,
+                    optimizer,
+                    scheduler,
+                    runtime,
+                    scheme.ignore_index,
+                    stop,
                     on_step=lambda step, loss: advance(loss=loss),
                 )
             if stats.interrupted:
@@ -292,10 +311,16 @@ def fit(
                 val_start = time.perf_counter()
                 with reporter.task("validate", len(val_loader)) as advance:
                     confusion = evaluate(
-                        model, val_loader, scheme.num_classes, scheme.ignore_index, runtime,
+                        model,
+                        val_loader,
+                        scheme.num_classes,
+                        scheme.ignore_index,
+                        runtime,
                         on_step=lambda: advance(),
                     )
-                metrics = summarize(confusion.numpy(), scheme.class_names, scored=scored_classes(scheme))
+                metrics = summarize(
+                    confusion.numpy(), scheme.class_names, scored=scored_classes(scheme)
+                )
                 record.update(
                     val_mean_iou=metrics["mean_iou"],
                     val_pixel_accuracy=metrics["pixel_accuracy"],
@@ -314,4 +339,6 @@ def fit(
 
 def scored_classes(scheme) -> list[int]:
     """Classes scored by the standard protocol: all but the void class."""
-    return [i for i in range(scheme.num_classes) if not (scheme.void == "class" and i == scheme.void_id)]
+    return [
+        i for i in range(scheme.num_classes) if not (scheme.void == "class" and i == scheme.void_id)
+    ]

@@ -132,7 +132,13 @@ def evaluate_checkpoint(
     else:
         result["metrics"] = paper.summary()
     name = f"{split}-{protocol}" + (f"-to-{scheme.name}" if table is not None else "")
-    out = Path(out_dir) if out_dir else Path(checkpoint if Path(checkpoint).is_dir() else Path(checkpoint).parent) / "eval" / name
+    out = (
+        Path(out_dir)
+        if out_dir
+        else Path(checkpoint if Path(checkpoint).is_dir() else Path(checkpoint).parent)
+        / "eval"
+        / name
+    )
     write_report(result, out)
     result["out_dir"] = str(out)
     return result
@@ -168,7 +174,9 @@ def write_report(result: dict, out: Path) -> None:
     atomic_write_text(out / "metrics.json", json.dumps(result, indent=1))
     atomic_write_text(out / "metrics.md", markdown_table(result))
     if "confusion_matrix" in result:
-        plot_confusion(np.asarray(result["confusion_matrix"]), result["class_names"], out / "confusion.png")
+        plot_confusion(
+            np.asarray(result["confusion_matrix"]), result["class_names"], out / "confusion.png"
+        )
 
 
 def plot_confusion(mat: np.ndarray, names: list[str], path: Path) -> None:

@@ -114,7 +114,8 @@ def summarize(mat: np.ndarray, class_names: list[str], scored: list[int] | None 
         "mean_iou": float(np.nanmean(ious)) if np.isfinite(ious).any() else None,
         "frequency_weighted_iou": float((freq * np.nan_to_num(ious)).sum()),
         "per_class_iou": {
-            class_names[c]: (None if np.isnan(v) else float(v)) for c, v in zip(scored, ious, strict=True)
+            class_names[c]: (None if np.isnan(v) else float(v))
+            for c, v in zip(scored, ious, strict=True)
         },
         "pixels": int(total),
     }

@@ -54,7 +54,11 @@ class ModelSpec:
 
 
 def parse_name(name: str) -> tuple[str, str]:
-    """``deeplabv3plus_resnet50`` -> (``deeplabv3plus``, ``resnet50``); unknown names list the valid."""
+    """``deeplabv3plus_resnet50`` -> (``deeplabv3plus``, ``resnet50``).
+
+    Raises:
+        ModelError: an unknown name, listing the valid ones.
+    """
     names = model_names()
     if name not in names:
         close = difflib.get_close_matches(name, names, n=3, cutoff=0.5)
@@ -94,11 +98,15 @@ def _build_imagenet(arch: str, encoder: str, kwargs: dict) -> nn.Module:
         f"{encoder}.pth (torchvision or timm naming, .pth/.pt/.safetensors)."
     )
     if offline:
-        raise ModelError(f"ImageNet weights for {encoder} need a download, and this run is offline. {hint}")
+        raise ModelError(
+            f"ImageNet weights for {encoder} need a download, and this run is offline. {hint}"
+        )
     try:
         return ARCHITECTURES[arch](encoder_weights="imagenet", **kwargs)
     except Exception as err:  # network errors of urllib, requests or huggingface_hub
-        raise ModelError(f"could not download ImageNet weights for {encoder} ({err}). {hint}") from err
+        raise ModelError(
+            f"could not download ImageNet weights for {encoder} ({err}). {hint}"
+        ) from err
 
 
 def read_state_dict(path: str | Path) -> dict[str, torch.Tensor]:
@@ -107,9 +115,13 @@ def read_state_dict(path: str | Path) -> dict[str, torch.Tensor]:
     if not path.is_file():
         raise ModelError(f"encoder weights file not found: {path}")
     if path.suffix == ".safetensors":
+        from safetensors import SafetensorError
         from safetensors.torch import load_file
 
-        return load_file(str(path))
+        try:
+            return load_file(str(path))
+        except (SafetensorError, OSError) as err:
+            raise ModelError(f"{path}: not a readable safetensors file ({err})") from err
     try:
         state = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as err:
@@ -145,5 +157,7 @@ def load_encoder_weights(encoder: nn.Module, path: str | Path) -> None:
     wrong = [k for k in own if cleaned[k].shape != own[k].shape]
     if wrong:
         k = wrong[0]
-        raise ModelError(f"{path}: shape of {k} is {tuple(cleaned[k].shape)}, expected {tuple(own[k].shape)}")
+        raise ModelError(
+            f"{path}: shape of {k} is {tuple(cleaned[k].shape)}, expected {tuple(own[k].shape)}"
+        )
     encoder.load_state_dict({k: cleaned[k] for k in own}, strict=True)

@@ -20,7 +20,9 @@ class RunLog:
         self.records: list[dict] = []
         if resume_epoch is not None and self.jsonl.is_file():
             lines = self.jsonl.read_text().splitlines()
-            self.records = [r for r in map(json.loads, filter(None, lines)) if r["epoch"] <= resume_epoch]
+            self.records = [
+                r for r in map(json.loads, filter(None, lines)) if r["epoch"] <= resume_epoch
+            ]
         self._rewrite()
         self.tensorboard = None
         try:

@@ -56,12 +56,17 @@ def run_training(
         if config is None or data is None or run_dir is None:
             raise ConfigError("train needs --config, --data and --out (or --resume RUN_DIR)")
         if (run_dir / "last.safetensors").exists():
-            raise ConfigError(f"{run_dir}: already holds a run; use --resume {run_dir} or another --out")
+            raise ConfigError(
+                f"{run_dir}: already holds a run; use --resume {run_dir} or another --out"
+            )
         cfg = load_config(recipe_path(config), overrides)
         run_dir.mkdir(parents=True, exist_ok=True)
         atomic_write_text(
             run_dir / "run.json",
-            json.dumps({"data": str(Path(data).resolve()), "recipe": str(config), "overrides": overrides}, indent=1),
+            json.dumps(
+                {"data": str(Path(data).resolve()), "recipe": str(config), "overrides": overrides},
+                indent=1,
+            ),
         )
     if not Path(data).is_dir():
         raise ConfigError(f"dataset folder not found: {data}")

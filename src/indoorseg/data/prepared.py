@@ -101,7 +101,9 @@ def read_info(root: str | Path) -> PreparedInfo:
     if raw.get("format") != FORMAT:
         raise DatasetError(f"{path}: not an {FORMAT} file (format={raw.get('format')!r})")
     if raw.get("version") != FORMAT_VERSION:
-        raise DatasetError(f"{path}: format version {raw.get('version')}, expected {FORMAT_VERSION}")
+        raise DatasetError(
+            f"{path}: format version {raw.get('version')}, expected {FORMAT_VERSION}"
+        )
     fields = {k: v for k, v in raw.items() if k not in ("format", "version")}
     try:
         return PreparedInfo(**fields)

@@ -59,7 +59,9 @@ def raw_histogram(
     return counts, images
 
 
-def scheme_stats(raw_counts: np.ndarray, images: int, scheme: Scheme, space: LabelSpace) -> ClassStats:
+def scheme_stats(
+    raw_counts: np.ndarray, images: int, scheme: Scheme, space: LabelSpace
+) -> ClassStats:
     """Fold raw-id counts into a scheme's classes through its lookup table."""
     lut = scheme.lut(space).astype(np.int64)
     folded = np.bincount(lut, weights=raw_counts, minlength=scheme.ignore_index + 1)
