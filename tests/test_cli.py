@@ -18,6 +18,8 @@ TINY = [
     "optim.epochs=1",
     "--set",
     "optim.lr=1e-3",
+    "--set",
+    "train.device=cpu",
 ]
 
 

@@ -20,6 +20,7 @@ TINY = [
     "optim.scheduler=poly",
     "optim.epochs=2",
     "train.val_every=1",
+    "train.device=cpu",  # exact resume is a CPU guarantee
 ]
 
 
