@@ -1,267 +1,335 @@
-"""Random furnished rooms for :mod:`indoorseg.data.synthetic`: materials, furniture, layout.
+"""Random furnished rooms for :mod:`indoorseg.data.synthetic`: layout, camera and lights.
 
 A private helper. ``furnish(rng)`` draws a room type (bedroom, living room, office,
-kitchen, dining room), the room's size and materials, a camera pose, lights, and the boxes
-of the furniture, the things on the walls and the props on tables, each labelled with its
-nyu40 id. Furniture is built in its own frame (origin on the floor under its centre, front
-towards -y) and then turned to stand against a wall or free in the room, without overlaps.
+kitchen, dining room), the room's size and materials, a camera pose, lights, and places
+the pieces of :mod:`indoorseg.data._furniture`: things on the walls first, furniture with
+its back to a wall or free in the room (never overlapping, never at the camera), then props
+on the tables and shelves.
 """
 
 from __future__ import annotations
 
-import colorsys
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass
+from typing import NamedTuple
 
 import numpy as np
 
-from indoorseg.classes import BUILTIN_SPACES
+from indoorseg.data import _furniture as fu
 from indoorseg.data import _raycast as rc
-from indoorseg.data._raycast import Box, Material
+from indoorseg.data._furniture import Piece
+from indoorseg.data._raycast import Box
+from indoorseg.data._textures import Material
 
-NYU40 = BUILTIN_SPACES["nyu40"]
-L = {name.replace(" ", "_"): NYU40.id_of(name) for name in NYU40.names}  # L["night_stand"] == 32
-VOID = 0
 ROOM_TYPES = ("bedroom", "living", "office", "kitchen", "dining")
 
 
-# --- colours and materials -------------------------------------------------------------
-
-
-def _hsv(rng: np.random.Generator, h, s, v) -> rc.Color:
-    """A colour with hue, saturation and value drawn from (low, high) ranges."""
-    return colorsys.hsv_to_rgb(*(rng.uniform(*r) for r in (h, s, v)))
-
-
-def _wood(rng, kind="wood") -> Material:
-    return Material(kind, _hsv(rng, (0.05, 0.1), (0.35, 0.7), (0.3, 0.8)), seed=rng.random())
-
-
-def _furniture(rng, kind="plain") -> Material:
-    """Wood, white laminate or dark grey: what most furniture is made of."""
-    pick = rng.random()
-    if pick < 0.55:
-        return _wood(rng, "wood" if kind == "plain" else kind)
-    color = _hsv(rng, (0, 1), (0, 0.1), (0.8, 0.95) if pick < 0.8 else (0.15, 0.35))
-    return Material(kind, color, (0.6, 0.6, 0.6), seed=rng.random())
-
-
-def _fabric(rng, value=(0.25, 0.8)) -> Material:
-    return Material("fabric", _hsv(rng, (0, 1), (0.1, 0.6), value), seed=rng.random())
-
-
-def _room_materials(rng, room_type: str) -> list[Material]:
-    """Materials of the walls (one, maybe an accent wall), floor and ceiling."""
-    wall = Material(
-        "stripes" if rng.random() < 0.2 else "plain",
-        _hsv(rng, (0, 1), (0.02, 0.25), (0.65, 0.95)),
-        _hsv(rng, (0, 1), (0.1, 0.4), (0.5, 0.9)),
-        scale=rng.uniform(0.08, 0.3),
-        seed=rng.random(),
-    )
-    walls = [wall] * 4
-    if rng.random() < 0.25:
-        walls[rng.integers(4)] = Material("plain", _hsv(rng, (0, 1), (0.2, 0.5), (0.4, 0.8)))
-    pick = rng.random() if room_type != "kitchen" else 0.6
-    if pick < 0.45:
-        floor = Material("planks", _wood(rng).color, scale=rng.uniform(0.1, 0.2), seed=rng.random())
-    elif pick < 0.7:
-        floor = Material(
-            "tiles", _hsv(rng, (0, 0.15), (0, 0.3), (0.5, 0.9)),
-            _hsv(rng, (0, 1), (0, 0.2), (0.1, 0.5)), scale=rng.uniform(0.25, 0.6), seed=rng.random()
-        )
-    else:
-        floor = Material("carpet", _hsv(rng, (0, 1), (0.05, 0.4), (0.25, 0.65)), seed=rng.random())
-    white = _hsv(rng, (0.05, 0.15), (0, 0.08), (0.8, 0.95))
-    ceiling = Material("tiles" if room_type == "office" else "plain", white, white, scale=0.6)
-    return [*walls, floor, ceiling]
-
-
-# --- furniture: parts in the piece's own frame (origin on the floor, front towards -y) --
-
-Part = tuple[tuple[float, float, float], tuple[float, float, float], int, Material]
-
-
 @dataclass
-class Piece:
-    """A furniture item: its parts, footprint half sizes and surfaces to put props on."""
+class Scene:
+    """Everything the renderer needs for one image (world: x, y on the floor, z up)."""
 
-    parts: list[Part]
-    half: tuple[float, float]
-    tops: list[tuple[float, float, float, float, float]] = field(default_factory=list)
-
-
-def _part(x0, x1, y0, y1, z0, z1, label: int, m: Material) -> Part:
-    return ((x0 + x1) / 2, (y0 + y1) / 2, (z0 + z1) / 2), ((x1 - x0) / 2, (y1 - y0) / 2, (z1 - z0) / 2), label, m
-
-
-def _block(w, d, h, label, m, top=True) -> Piece:
-    """A plain box standing on the floor (cabinets, dressers, shelves, props)."""
-    tops = [(0.0, 0.0, w / 2 - 0.03, d / 2 - 0.03, h)] if top else []
-    return Piece([_part(-w / 2, w / 2, -d / 2, d / 2, 0, h, label, m)], (w / 2, d / 2), tops)
+    room_type: str
+    dims: np.ndarray  # (3,) width (x), depth (y), height (z) in metres
+    origin: np.ndarray  # (3,) camera position
+    rotation: np.ndarray  # (3, 3) camera -> world
+    room: list[Material]  # the six room faces
+    boxes: list[Box]
+    lights: list[tuple[np.ndarray, float]]  # position, power
+    ambient: float
+    footprints: list[tuple[float, float, float, float, float]]  # x, y, half x, half y, yaw
 
 
-def _legs(w, d, z, leg, label, m) -> list[Part]:
-    xs, ys = (-w / 2 + leg, w / 2 - 3 * leg), (-d / 2 + leg, d / 2 - 3 * leg)
-    return [_part(x, x + 2 * leg, y, y + 2 * leg, 0, z, label, m) for x in xs for y in ys]
+WorldTop = tuple[float, float, float, float, float, float]  # x, y, half x, half y, z, yaw
 
 
-def _table(rng, low=False) -> Piece:
-    w, d = rng.uniform(0.8, 1.6), rng.uniform(0.6, 1.0)
-    h, m = rng.uniform(0.4, 0.5) if low else rng.uniform(0.7, 0.78), _furniture(rng)
-    parts = [_part(-w / 2, w / 2, -d / 2, d / 2, h - 0.04, h, L["table"], m)]
-    parts += _legs(w - 0.06, d - 0.06, h - 0.04, rng.uniform(0.02, 0.035), L["table"], m)
-    return Piece(parts, (w / 2, d / 2), [(0, 0, w / 2 - 0.08, d / 2 - 0.08, h)])
+class Placed(NamedTuple):
+    """Where a piece went: position, yaw, its tops in the world, and its wall if it has one."""
+
+    x: float
+    y: float
+    yaw: float
+    tops: list[WorldTop]
+    wall: int = -1
+    pos: float = 0.0  # along the wall
 
 
-def _desk(rng) -> Piece:
-    w, d, h, m = rng.uniform(1.0, 1.6), rng.uniform(0.55, 0.75), rng.uniform(0.72, 0.76), _furniture(rng)
-    drawers = Material("drawers", m.color, (0.3, 0.3, 0.3), grid=(3, 1), seed=m.seed)
-    parts = [
-        _part(-w / 2, w / 2, -d / 2, d / 2, h - 0.03, h, L["desk"], m),
-        _part(-w / 2, -w / 2 + 0.03, -d / 2, d / 2, 0, h - 0.03, L["desk"], m),
-        _part(w / 2 - 0.42, w / 2, -d / 2, d / 2, 0, h - 0.03, L["desk"], drawers),
-    ]
-    return Piece(parts, (w / 2, d / 2), [(0, 0.05, w / 2 - 0.1, d / 2 - 0.1, h)])
+class Layout:
+    """A room being furnished: its boxes so far, and the floor and wall space they take."""
+
+    def __init__(self, rng: np.random.Generator, dims: np.ndarray, back: int):
+        self.rng, self.dims = rng, dims
+        w, d = dims[0], dims[1]
+        # per wall: origin, direction along it, inward normal, length, and the yaw that turns
+        # a piece's front (-y) into the room
+        self.walls = [
+            ((0.0, 0.0), (0, 1), (1, 0), d, math.pi / 2),
+            ((w, 0.0), (0, 1), (-1, 0), d, -math.pi / 2),
+            ((0.0, 0.0), (1, 0), (0, 1), w, math.pi),
+            ((0.0, d), (1, 0), (0, -1), w, 0.0),
+        ]
+        self.weights = np.ones(4)
+        self.weights[back], self.weights[back ^ 1] = 0.15, 2.0  # the camera's back is to `back`
+        self.boxes: list[Box] = []
+        self.footprints: list[tuple[float, float, float, float, float]] = []
+        self.taken: list[tuple[float, float, float, float]] = []  # x0, x1, y0, y1 on the floor
+        self.wall_taken: list[list[tuple[float, float]]] = [[] for _ in range(4)]
+        self.view = (dims[0] / 2, dims[1] / 2, 0.0)  # camera x, y, yaw: set by furnish()
+
+    def add(
+        self, piece: Piece, x: float, y: float, yaw: float, z=0.0, shadow=True
+    ) -> list[WorldTop]:
+        """Turn ``piece`` by ``yaw``, put its origin at (x, y, z); returns its tops."""
+        c, s = math.cos(yaw), math.sin(yaw)
+        for (px, py, pz), half, label, m in piece.parts:
+            self.boxes.append(
+                Box((x + c * px - s * py, y + s * px + c * py, z + pz), half, yaw, label, m)
+            )
+        if shadow:
+            self.footprints.append((x, y, *piece.half, yaw))
+        return [
+            (x + c * tx - s * ty, y + s * tx + c * ty, hx, hy, z + tz, yaw)
+            for tx, ty, hx, hy, tz in piece.tops
+        ]
+
+    def in_view(self, x: float, y: float) -> bool:
+        """Whether the floor point (x, y) is roughly within the camera's horizontal view."""
+        cx, cy, yaw = self.view
+        ahead = (y - cy) * math.cos(yaw) - (x - cx) * math.sin(yaw)
+        across = (x - cx) * math.cos(yaw) + (y - cy) * math.sin(yaw)
+        return ahead > 0.5 and abs(across) < 0.7 * ahead  # tan(35 degrees) = 0.7
+
+    def claim(self, x: float, y: float, yaw: float, hx: float, hy: float, front=0.0) -> bool:
+        """Take the floor under a footprint and ``front`` metres before it, if inside and free."""
+        c, s = math.cos(yaw), math.sin(yaw)
+        lx, ly = np.array([-hx, hx, -hx, hx]), np.array([-hy - front] * 2 + [hy] * 2)
+        xs, ys = x + c * lx - s * ly, y + s * lx + c * ly
+        x0, x1, y0, y1 = xs.min(), xs.max(), ys.min(), ys.max()
+        if min(x0, y0) < -1e-6 or x1 > self.dims[0] + 1e-6 or y1 > self.dims[1] + 1e-6:
+            return False
+        if any(x0 < a1 and a0 < x1 and y0 < b1 and b0 < y1 for a0, a1, b0, b1 in self.taken):
+            return False
+        self.taken.append((x0, x1, y0, y1))
+        return True
+
+    def on_wall(self, wall: int, pos: float, out: float) -> tuple[float, float, float]:
+        """The point ``pos`` along ``wall`` and ``out`` into the room, and the wall's yaw."""
+        (ox, oy), (ax, ay), (nx, ny), _, yaw = self.walls[wall]
+        return ox + pos * ax + out * nx, oy + pos * ay + out * ny, yaw
+
+    def against_wall(self, piece: Piece, wall=None, pos=None, front=0.0) -> Placed | None:
+        """Stand ``piece`` with its back to a wall (drawn by weight unless given), if it fits."""
+        hx, hy = piece.half
+        for attempt in range(1 if pos is not None else 12):
+            k = (
+                int(self.rng.choice(4, p=self.weights / self.weights.sum()))
+                if wall is None
+                else wall
+            )
+            length = self.walls[k][3]
+            s = self.rng.uniform(hx, length - hx) if pos is None and length > 2 * hx else pos
+            if s is None or not hx <= s <= length - hx:
+                continue
+            x, y, yaw = self.on_wall(k, s, hy + 0.02)
+            if pos is None and attempt < 8 and not self.in_view(x, y):
+                continue
+            if self.claim(x, y, yaw, hx, hy, front):
+                return Placed(x, y, yaw, self.add(piece, x, y, yaw), k, s)
+        return None
+
+    def free(self, piece: Piece, around: float = 0.0, aligned: bool = True) -> Placed | None:
+        """Stand ``piece`` anywhere free with ``around`` metres clear; ``aligned`` to the walls."""
+        hx, hy = piece.half
+        rng = self.rng
+        for attempt in range(12):
+            turn = rng.normal(0, 0.08) if aligned else rng.uniform(-math.pi, math.pi)
+            yaw = rng.integers(4) * math.pi / 2 + turn
+            x, y = rng.uniform(0, self.dims[0]), rng.uniform(0, self.dims[1])
+            if attempt < 8 and not self.in_view(x, y):
+                continue
+            if self.claim(x, y, yaw, hx + around, hy + around):
+                return Placed(x, y, yaw, self.add(piece, x, y, yaw))
+        return None
+
+    def hang(self, piece: Piece, z: float, door: bool = False) -> list[WorldTop]:
+        """Hang ``piece`` on a wall at height ``z``, beside (not over) other wall items."""
+        hx, hy = piece.half
+        for _ in range(10):
+            k = int(self.rng.choice(4, p=self.weights / self.weights.sum()))
+            length = self.walls[k][3]
+            if length < 2 * hx + 0.1:
+                continue
+            s = self.rng.uniform(hx + 0.05, length - hx - 0.05)
+            if any(s - hx < b and a < s + hx for a, b in self.wall_taken[k]):
+                continue
+            x, y, yaw = self.on_wall(k, s, hy)
+            if door and not self.claim(x, y, yaw, hx, hy, front=0.8):  # keep doors clear
+                continue
+            self.wall_taken[k].append((s - hx, s + hx))
+            return self.add(piece, x, y, yaw, z, shadow=False)
+        return []
+
+    def decorate(self, tops: list[WorldTop] | Placed | None, kinds: tuple[str, ...], p=0.7) -> None:
+        """Put one to three props of ``kinds`` on each top, with probability ``p`` per top."""
+        rng = self.rng
+        for x, y, hx, hy, z, yaw in tops.tops if isinstance(tops, Placed) else tops or []:
+            if rng.random() > p:
+                continue
+            for _ in range(rng.integers(1, 4)):
+                piece = fu.prop(rng, str(rng.choice(kinds)))
+                px, py = piece.half
+                if px > hx or py > hy:
+                    continue
+                dx, dy = rng.uniform(-hx + px, hx - px), rng.uniform(-hy + py, hy - py)
+                c, s = math.cos(yaw), math.sin(yaw)
+                turn = yaw + rng.normal(0, 0.2)
+                self.add(piece, x + c * dx - s * dy, y + s * dx + c * dy, turn, z, shadow=False)
+
+    def desk_with_chair(self) -> None:
+        desk = fu.desk(self.rng)
+        placed = self.against_wall(desk, front=0.6)
+        if placed:
+            self.decorate(placed, ("books", "paper", "lamp", "otherprop", "box"), p=0.9)
+            pos = placed.pos + self.rng.uniform(-0.2, 0.2)
+            x, y, yaw = self.on_wall(
+                placed.wall, pos, 2 * desk.half[1] + self.rng.uniform(0.05, 0.3)
+            )
+            self.add(fu.chair(self.rng), x, y, yaw + math.pi + self.rng.normal(0, 0.3))
+
+    def table_with_chairs(self, chairs: int, low: bool = False) -> None:
+        table = fu.table(self.rng, low)
+        placed = self.free(table, around=0.0 if low else 0.55)
+        if placed is None:
+            return
+        self.decorate(placed, ("books", "box", "otherprop", "paper"))
+        hx, hy = table.half
+        # seats on the table's edges: (x, y, outward x, outward y, yaw facing the table)
+        seats = [(0, -hy, 0, -1, math.pi), (0, hy, 0, 1, 0.0)]
+        if hx > 0.55:  # long table: two chairs a side
+            seats = [(sx * hx / 2, y, ox, oy, a) for sx in (-1, 1) for _, y, ox, oy, a in seats]
+        seats += [(hx, 0, 1, 0, -math.pi / 2), (-hx, 0, -1, 0, math.pi / 2)]
+        c, s = math.cos(placed.yaw), math.sin(placed.yaw)
+        for i in self.rng.permutation(len(seats))[:chairs]:
+            sx, sy, ox, oy, turn = seats[i]
+            off = self.rng.uniform(0.05, 0.25)  # pushed in, or pulled out
+            sx, sy = sx + ox * off, sy + oy * off
+            turn += placed.yaw + self.rng.normal(0, 0.15)
+            self.add(
+                fu.chair(self.rng), placed.x + c * sx - s * sy, placed.y + s * sx + c * sy, turn
+            )
+
+    def storage(self, label: str, props: tuple[str, ...] = ("box", "books", "otherprop")) -> None:
+        self.decorate(self.against_wall(fu.storage(self.rng, label)), props)
+
+    def on_floor(self, kinds: tuple[str, ...], count: int) -> None:
+        for _ in range(count):
+            kind = str(self.rng.choice(kinds))
+            piece = fu.lamp(self.rng, floor=True) if kind == "lamp" else fu.prop(self.rng, kind)
+            if self.rng.random() < 0.6:
+                self.against_wall(piece)
+            else:
+                self.free(piece, aligned=False)
 
 
-def _chair(rng) -> Piece:
-    s, h, m = rng.uniform(0.2, 0.25), rng.uniform(0.42, 0.48), _furniture(rng)
-    seat = _fabric(rng) if rng.random() < 0.5 else m
-    parts = [_part(-s, s, -s, s, h - 0.05, h, L["chair"], seat)]
-    parts += _legs(2 * s, 2 * s, h - 0.05, 0.015, L["chair"], m)
-    parts.append(_part(-s, s, s - 0.04, s, h, h + rng.uniform(0.35, 0.5), L["chair"], m))
-    return Piece(parts, (s, s))
+def _furnish(lay: Layout, room_type: str) -> None:
+    """The furniture of each room type, most important first (it gets the free space)."""
+    rng = lay.rng
+    if room_type == "bedroom":
+        bed = fu.bed(rng)
+        placed = lay.against_wall(bed)
+        for side in (-1, 1) if placed else ():
+            if rng.random() < 0.7:
+                stand = fu.storage(rng, "night_stand")
+                pos = placed.pos + side * (bed.half[0] + stand.half[0] + 0.05)
+                lay.decorate(
+                    lay.against_wall(stand, placed.wall, pos), ("lamp", "books", "otherprop"), 0.9
+                )
+        for label, p in (("dresser", 0.6), ("cabinet", 0.4), ("bookshelf", 0.3)):
+            if rng.random() < p:
+                lay.storage(label, ("television", "box", "books", "otherprop", "lamp"))
+        if rng.random() < 0.35:
+            lay.desk_with_chair()
+        lay.on_floor(("box", "bag", "otherprop", "lamp"), rng.integers(0, 4))
+    elif room_type == "living":
+        lay.against_wall(fu.sofa(rng))
+        if rng.random() < 0.8:
+            lay.table_with_chairs(0, low=True)
+        if rng.random() < 0.7:
+            lay.storage("cabinet", ("television",))
+        for _ in range(rng.integers(0, 3)):
+            lay.storage("bookshelf")
+        for _ in range(rng.integers(0, 3)):
+            lay.free(fu.chair(rng), aligned=False)
+        lay.on_floor(("lamp", "lamp", "otherprop", "box"), rng.integers(1, 4))
+    elif room_type == "office":
+        for _ in range(rng.integers(1, 4)):
+            lay.desk_with_chair()
+        for _ in range(rng.integers(1, 4)):
+            lay.storage(str(rng.choice(["bookshelf", "cabinet"])))
+        lay.on_floor(("box", "box", "otherprop", "bag"), rng.integers(0, 5))
+    elif room_type == "kitchen":
+        lay.decorate(lay.against_wall(fu.counter(rng)), ("otherprop", "box", "books"), p=1.0)
+        if rng.random() < 0.8:
+            lay.against_wall(fu.storage(rng, "refridgerator"))
+        if rng.random() < 0.6:
+            lay.table_with_chairs(rng.integers(2, 5))
+        lay.on_floor(("box", "otherprop", "bag"), rng.integers(0, 3))
+    else:  # dining
+        lay.table_with_chairs(rng.integers(3, 7))
+        for label in ("dresser", "cabinet"):
+            if rng.random() < 0.5:
+                lay.storage(label, ("box", "books", "otherprop", "lamp"))
+        lay.on_floor(("lamp", "otherprop", "box"), rng.integers(0, 3))
+    for _ in range(rng.integers(1, 4)):  # whatever else rooms hold
+        lay.storage(str(rng.choice(["cabinet", "bookshelf", "dresser", "night_stand"])))
+    if rng.random() < 0.4:
+        lay.free(fu.chair(rng), aligned=False)
+    lay.on_floor(("box", "otherprop", "bag"), rng.integers(1, 4))
 
 
-def _sofa(rng) -> Piece:
-    w, d, seat, m = rng.uniform(1.5, 2.3), rng.uniform(0.8, 0.95), rng.uniform(0.4, 0.45), _fabric(rng)
-    arm, back = rng.uniform(0.12, 0.2), rng.uniform(0.18, 0.25)
-    ah, bh = rng.uniform(0.55, 0.65), rng.uniform(0.75, 0.9)
-    parts = [
-        _part(-w / 2 + arm, w / 2 - arm, -d / 2, d / 2 - back, 0, seat, L["sofa"], m),
-        _part(-w / 2, w / 2, d / 2 - back, d / 2, 0, bh, L["sofa"], m),
-        _part(-w / 2, -w / 2 + arm, -d / 2, d / 2, 0, ah, L["sofa"], m),
-        _part(w / 2 - arm, w / 2, -d / 2, d / 2, 0, ah, L["sofa"], m),
-    ]
-    for x in rng.uniform(-w / 2 + arm + 0.25, w / 2 - arm - 0.25, rng.integers(0, 3)):
-        parts.append(_part(x - 0.2, x + 0.2, d / 2 - back - 0.12, d / 2 - back, seat, seat + 0.38, L["pillow"], _fabric(rng)))
-    return Piece(parts, (w / 2, d / 2))
+def furnish(rng: np.random.Generator) -> Scene:
+    """A random room with its camera, lights and furniture, drawn from ``rng``."""
+    room_type = ROOM_TYPES[rng.choice(len(ROOM_TYPES), p=[0.28, 0.24, 0.2, 0.12, 0.16])]
+    dims = np.array([rng.uniform(3, 7), rng.uniform(3, 8), rng.uniform(2.4, 3.2)])
+    back = int(rng.integers(4))
+    lay = Layout(rng, dims, back)
 
+    # camera: a step in front of the back wall, looking at a point in the far part of the room
+    length, extent = lay.walls[back][3], dims[0] if back < 2 else dims[1]
+    x, y, _ = lay.on_wall(back, rng.uniform(0.2, 0.8) * length, rng.uniform(0.3, 1.2))
+    tx, ty, _ = lay.on_wall(back, rng.uniform(0.1, 0.9) * length, rng.uniform(0.55, 1.0) * extent)
+    yaw = math.atan2(x - tx, ty - y) + rng.normal(0, 0.08)
+    origin = np.array([x, y, rng.uniform(1.0, 1.8)])
+    rotation = rc.look_rotation(yaw, -rng.uniform(0.0, 0.25), rng.normal(0, 0.03))
+    lay.taken.append((x - 0.7, x + 0.7, y - 0.7, y + 0.7))  # nothing right at the camera
+    lay.view = (x, y, yaw)
 
-def _bed(rng) -> Piece:
-    w = rng.uniform(0.9, 1.0) if rng.random() < 0.35 else rng.uniform(1.4, 1.8)
-    n, fh, mh = rng.uniform(1.95, 2.1), rng.uniform(0.25, 0.35), rng.uniform(0.18, 0.25)
-    frame, sheet = _furniture(rng), Material("fabric", _hsv(rng, (0, 1), (0, 0.15), (0.8, 0.95)))
-    top = fh + mh
-    parts = [
-        _part(-w / 2 - 0.03, w / 2 + 0.03, n / 2 - 0.06, n / 2, 0, top + rng.uniform(0.3, 0.7), L["bed"], frame),
-        _part(-w / 2, w / 2, -n / 2, n / 2 - 0.06, 0, fh, L["bed"], frame),
-        _part(-w / 2 + 0.02, w / 2 - 0.02, -n / 2 + 0.02, n / 2 - 0.06, fh, top, L["bed"], sheet),
-        _part(-w / 2 - 0.01, w / 2 + 0.01, -n / 2 - 0.01, n / 2 - rng.uniform(0.5, 0.8), fh + 0.05, top + 0.04, L["bed"], _fabric(rng)),
-    ]
-    count = 1 if w < 1.2 else 2
-    for i in range(count):
-        x0 = -w / 2 + 0.06 + i * (w - 0.12) / count
-        pillow = _fabric(rng, (0.6, 0.95)) if rng.random() < 0.5 else sheet
-        parts.append(_part(x0 + 0.02, x0 + (w - 0.12) / count - 0.02, n / 2 - 0.55, n / 2 - 0.12, top, top + 0.13, L["pillow"], pillow))
-    return Piece(parts, (w / 2 + 0.03, n / 2))
+    if rng.random() < 0.3:  # a rug: thin, under the furniture, takes no floor
+        w, d = rng.uniform(1.0, 2.5), rng.uniform(0.8, 2.0)
+        carpet = Material("carpet", fu.fabric(rng).color, seed=rng.random())
+        x, y = rng.uniform(w / 2, dims[0] - w / 2), rng.uniform(d / 2, dims[1] - d / 2)
+        rug = fu.block(w, d, 0.01, fu.L["floor_mat"], carpet, top=False)
+        lay.add(rug, x, y, rng.integers(2) * math.pi / 2, shadow=False)
+    kinds = ["door"] * (rng.random() < 0.75) + ["window"] * rng.integers(0, 3)
+    kinds += ["picture"] * rng.integers(0, 4) + ["mirror"] * (rng.random() < 0.2)
+    kinds += ["whiteboard"] * (rng.random() < (0.6 if room_type == "office" else 0.05))
+    kinds += ["shelves"] * (rng.random() < 0.25)
+    for kind in kinds:
+        piece, z = fu.wall_item(rng, kind, dims[2])
+        lay.decorate(lay.hang(piece, z, door=kind == "door"), ("books", "otherprop", "box"), 0.9)
+    _furnish(lay, room_type)
 
-
-def _storage(rng, label: str) -> Piece:
-    """Cabinets, dressers, night stands, bookshelves and fridges: boxes with a telling front."""
-    w, d, h, rows, cols = {
-        "cabinet": (rng.uniform(0.6, 1.2), rng.uniform(0.4, 0.6), rng.uniform(0.8, 2.0), rng.integers(1, 4), rng.integers(1, 3)),
-        "dresser": (rng.uniform(0.9, 1.6), rng.uniform(0.45, 0.55), rng.uniform(0.75, 1.1), rng.integers(3, 5), 2),
-        "night_stand": (rng.uniform(0.4, 0.55), rng.uniform(0.35, 0.45), rng.uniform(0.45, 0.65), rng.integers(1, 3), 1),
-        "bookshelf": (rng.uniform(0.6, 1.2), rng.uniform(0.28, 0.4), rng.uniform(1.0, 2.1), 1, 1),
-        "refridgerator": (rng.uniform(0.6, 0.8), 0.65, rng.uniform(1.6, 1.9), 2, 1),
-    }[label]
-    if label == "bookshelf":
-        m = Material("books", _wood(rng).color, scale=rng.uniform(0.3, 0.4))
-    elif label == "refridgerator":
-        m = Material("drawers", _hsv(rng, (0, 1), (0, 0.05), (0.75, 0.95)), (0.5, 0.5, 0.5), grid=(2, 1))
-    else:
-        base = _furniture(rng)
-        m = Material("drawers", base.color, _hsv(rng, (0, 1), (0, 0.2), (0.1, 0.7)), grid=(int(rows), int(cols)), seed=rng.random())
-    return _block(w, d, h, L[label], m, top=h < 1.3)
-
-
-def _counter(rng) -> Piece:
-    """A kitchen run: base cabinets, a worktop, and wall cabinets above it."""
-    w, d = rng.uniform(1.5, 3.0), 0.6
-    doors = Material("drawers", _furniture(rng).color, (0.4, 0.4, 0.4), grid=(1, max(1, round(w / 0.5))), seed=rng.random())
-    top = Material("plain", _hsv(rng, (0, 1), (0, 0.2), (0.2, 0.9)))
-    z0 = rng.uniform(1.4, 1.5)
-    parts = [
-        _part(-w / 2, w / 2, -d / 2 + 0.03, d / 2, 0, 0.86, L["cabinet"], doors),
-        _part(-w / 2, w / 2, -d / 2, d / 2, 0.86, 0.9, L["counter"], top),
-        _part(-w / 2, w / 2, d / 2 - 0.35, d / 2, z0, z0 + 0.7, L["cabinet"], doors),
-    ]
-    return Piece(parts, (w / 2, d / 2), [(0, 0, w / 2 - 0.05, d / 2 - 0.1, 0.9)])
-
-
-def _lamp(rng, floor: bool) -> Piece:
-    h, r = (rng.uniform(1.3, 1.7), rng.uniform(0.15, 0.22)) if floor else (rng.uniform(0.3, 0.5), rng.uniform(0.08, 0.14))
-    metal, shade = _furniture(rng), Material("plain", _hsv(rng, (0.08, 0.15), (0.1, 0.4), (0.85, 1.0)), emit=0.6)
-    parts = [
-        _part(-r * 0.6, r * 0.6, -r * 0.6, r * 0.6, 0, 0.03, L["lamp"], metal),
-        _part(-0.012, 0.012, -0.012, 0.012, 0, h - 0.1, L["lamp"], metal),
-        _part(-r, r, -r, r, h - 0.5 * r - 0.1, h + 0.5 * r, L["lamp"], shade),
-    ]
-    return Piece(parts, (r, r))
-
-
-def _prop(rng, kind: str) -> Piece:
-    """Small things on tables and floors: books, boxes, papers, bags, televisions, others."""
-    if kind == "books":
-        w, d, z, parts = rng.uniform(0.14, 0.24), rng.uniform(0.2, 0.3), 0.0, []
-        for _ in range(rng.integers(1, 5)):
-            t = rng.uniform(0.02, 0.05)
-            parts.append(_part(-w / 2, w / 2, -d / 2, d / 2, z, z + t, L["books"], _fabric(rng, (0.2, 0.9))))
-            z += t
-        return Piece(parts, (w / 2, d / 2))
-    if kind == "television":
-        w, h = rng.uniform(0.6, 1.1), rng.uniform(0.4, 0.65)
-        m = Material("framed", (0.05, 0.05, 0.06), (0.02, 0.02, 0.02))
-        return Piece([_part(-0.1, 0.1, -0.06, 0.06, 0, 0.08, L["television"], m), _part(-w / 2, w / 2, -0.025, 0.025, 0.08, 0.08 + h, L["television"], m)], (w / 2, 0.06))
-    if kind == "paper":
-        return _block(0.21, 0.297, 0.003, L["paper"], Material("plain", (0.92, 0.92, 0.9)), top=False)
-    size = {"box": (0.08, 0.3), "bag": (0.12, 0.25), "otherprop": (0.03, 0.12)}[kind]
-    w, d, h = rng.uniform(*size, 3) * 2
-    m = Material("plain", _hsv(rng, (0.07, 0.1), (0.4, 0.6), (0.5, 0.7))) if kind == "box" and rng.random() < 0.6 else _fabric(rng, (0.2, 0.9))
-    # a share of the props stay unlabelled, as unnamed clutter does in NYU Depth v2
-    label = VOID if kind == "otherprop" and rng.random() < 0.35 else L[kind]
-    return _block(w, d, h, label, m, top=kind == "box")
-
-
-def _wall_item(rng, kind: str, height: float) -> tuple[Piece, float]:
-    """Pictures, windows, doors, whiteboards, mirrors, shelves: a piece and its bottom height."""
-    if kind == "door":
-        w, h = rng.uniform(0.8, 0.95), min(rng.uniform(2.0, 2.1), height - 0.15)
-        m = Material("door", _furniture(rng).color, (0.7, 0.7, 0.65))
-        return Piece([_part(-w / 2, w / 2, -0.02, 0.02, 0, h, L["door"], m)], (w / 2, 0.02)), 0.0
-    if kind == "window":
-        w, z = rng.uniform(0.8, 2.0), rng.uniform(0.7, 1.0)
-        h = min(rng.uniform(1.0, 1.6), height - z - 0.2)
-        glass = Material("window", _hsv(rng, (0.52, 0.62), (0.05, 0.35), (0.85, 1.0)), _hsv(rng, (0, 1), (0, 0.05), (0.8, 0.95)), grid=(int(rng.integers(1, 3)), int(rng.integers(1, 4))), emit=1.0, seed=rng.random())
-        parts = [_part(-w / 2, w / 2, -0.025, 0.025, 0, h, L["window"], glass)]
-        if rng.random() < 0.3:
-            cut = h * rng.uniform(0.2, 0.7)
-            parts.append(_part(-w / 2, w / 2, -0.05, -0.025, h - cut, h, L["blinds"], Material("slats", _hsv(rng, (0, 1), (0, 0.2), (0.6, 0.95)))))
-        if rng.random() < 0.4:
-            cw, cloth, bottom = rng.uniform(0.25, 0.4), _fabric(rng), -z if rng.random() < 0.6 else -0.15
-            for x in (-w / 2 - cw + 0.1, w / 2 - 0.1):
-                parts.append(_part(x, x + cw, -0.09, -0.01, bottom, h + 0.12, L["curtain"], cloth))
-            w += 2 * cw - 0.2
-        return Piece(parts, (w / 2, 0.045)), z
-    if kind == "shelves":
-        w, m = rng.uniform(0.6, 1.2), _furniture(rng)
-        return Piece([_part(-w / 2, w / 2, -0.12, 0.12, 0, 0.025, L["shelves"], m)], (w / 2, 0.12), [(0, 0, w / 2 - 0.05, 0.07, 0.025)]), rng.uniform(1.1, 1.6)
-    w, h, center, label, m = {
-        "picture": lambda: (*rng.uniform(0.3, 1.0, 2), rng.uniform(1.3, 1.7), "picture", Material("painting", _hsv(rng, (0, 1), (0.2, 0.7), (0.5, 0.95)), _hsv(rng, (0, 1), (0.3, 0.8), (0.2, 0.7)), seed=rng.random())),
-        "whiteboard": lambda: (rng.uniform(1.2, 2.4), rng.uniform(0.9, 1.2), 1.45, "whiteboard", Material("framed", (0.93, 0.93, 0.92), (0.7, 0.7, 0.72))),
-        "mirror": lambda: (rng.uniform(0.4, 0.8), rng.uniform(0.6, 1.2), 1.45, "mirror", Material("framed", (0.7, 0.75, 0.8), (0.3, 0.25, 0.2), emit=0.35)),
-    }[kind]()
-    h = min(h, 2 * (height - center - 0.1))
-    return Piece([_part(-w / 2, w / 2, -0.015, 0.015, 0, h, L[label], m)], (w / 2, 0.015)), center - h / 2
+    lights = []
+    for _ in range(rng.integers(1, 3)):  # ceiling lamps
+        x, y = rng.uniform(0.25, 0.75, 2) * dims[:2]
+        lights.append((np.array([x, y, dims[2] - 0.4]), rng.uniform(0.6, 1.1)))
+    return Scene(
+        room_type=room_type,
+        dims=dims,
+        origin=origin,
+        rotation=rotation,
+        room=fu.room_materials(rng, room_type),
+        boxes=lay.boxes,
+        lights=lights,
+        ambient=rng.uniform(0.25, 0.4),
+        footprints=lay.footprints,
+    )
