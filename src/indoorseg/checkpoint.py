@@ -22,7 +22,7 @@ import torch
 from safetensors import SafetensorError, safe_open
 from safetensors.torch import save_file
 
-from indoorseg.data.prepared import atomic_write_text
+from indoorseg.data.prepared import atomic_write_text, current_umask
 
 FORMAT = "indoorseg-checkpoint"
 FORMAT_VERSION = 1
@@ -107,6 +107,7 @@ def save_checkpoint(path: str | Path, ckpt: Checkpoint) -> Path:
     os.close(fd)
     try:
         save_file(tensors, tmp, metadata={META_KEY: text})
+        os.chmod(tmp, 0o666 & ~current_umask())
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)

@@ -272,7 +272,7 @@ def demo(
     out_dir: Annotated[
         Path, typer.Option("--out", help="Where the demo writes everything.")
     ] = Path("runs/demo"),
-    n: Annotated[int, typer.Option("--n", help="Number of synthetic rooms.")] = 240,
+    n: Annotated[int, typer.Option("--n", help="Number of synthetic rooms.")] = 320,
     epochs: Annotated[int | None, typer.Option(help="Override the recipe's epochs.")] = None,
 ):
     """The main job: synthesize rooms, train the synthetic-demo recipe, evaluate both ways."""

@@ -15,7 +15,7 @@ from indoorseg.training import recipe_path
 RECIPE = "synthetic-demo"
 
 
-def run_demo(out_dir: str | Path, n: int = 240, epochs: int | None = None, reporter=None) -> str:
+def run_demo(out_dir: str | Path, n: int = 320, epochs: int | None = None, reporter=None) -> str:
     """Write ``out_dir/{data,run}`` and ``out_dir/summary.{json,md}``; return the Markdown.
 
     A finished run is reused (delete ``out_dir/run`` to train again).

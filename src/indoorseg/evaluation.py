@@ -174,12 +174,15 @@ def write_report(result: dict, out: Path) -> None:
     atomic_write_text(out / "metrics.json", json.dumps(result, indent=1))
     atomic_write_text(out / "metrics.md", markdown_table(result))
     if "confusion_matrix" in result:
-        plot_confusion(
-            np.asarray(result["confusion_matrix"]), result["class_names"], out / "confusion.png"
-        )
+        unscored = [n for n in result["class_names"] if n not in result["metrics"]["per_class_iou"]]
+        title = f"{result['model']} on {result['split']}"
+        if unscored:
+            title += f"\n(true {', '.join(unscored)}: shown, not scored)"
+        mat = np.asarray(result["confusion_matrix"])
+        plot_confusion(mat, result["class_names"], out / "confusion.png", title)
 
 
-def plot_confusion(mat: np.ndarray, names: list[str], path: Path) -> None:
+def plot_confusion(mat: np.ndarray, names: list[str], path: Path, title: str = "") -> None:
     """Row-normalised confusion matrix as a PNG (annotated when small)."""
     import matplotlib
 
@@ -201,6 +204,7 @@ def plot_confusion(mat: np.ndarray, names: list[str], path: Path) -> None:
             for j in range(n):
                 color = "white" if norm[i, j] > 0.5 else "black"
                 ax.text(j, i, f"{norm[i, j]:.2f}", ha="center", va="center", color=color)
+    ax.set_title(title, fontsize=10)
     ax.set_xlabel("predicted")
     ax.set_ylabel("true")
     fig.tight_layout()

@@ -15,7 +15,6 @@ size of the file. Sample ids are ``NNNN``, the 1-based image index (as in ``spli
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -25,6 +24,7 @@ import numpy as np
 import scipy.io
 
 from indoorseg.classes import BUILTIN_SPACES
+from indoorseg.data.download import sha256_file
 from indoorseg.data.prepared import (
     DatasetError,
     PreparedInfo,
@@ -41,7 +41,6 @@ MAPPING13_FILE = "class13Mapping.mat"
 META_FILES = (SPLITS_FILE, MAPPING40_FILE, MAPPING13_FILE)
 PAPER_SIZES = (889, 224, 336)  # train / val / test of a random cut of all 1449 images
 
-_HASH_CHUNK = 1 << 18
 # Chunk cache per dataset: MATLAB stores large variables in compressed chunks that may span
 # several images; a cache of a few chunks avoids decompressing each chunk once per image.
 _CHUNK_CACHE = 32 << 20
@@ -70,15 +69,6 @@ class NyuMeta:
     train_ids: np.ndarray
     test_ids: np.ndarray
     sources: dict[str, str] = field(default_factory=dict)
-
-
-def sha256_file(path: str | Path) -> str:
-    """Hex sha256 of a file, read in chunks (the .mat is 2.8 GB)."""
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        while chunk := f.read(_HASH_CHUNK):
-            digest.update(chunk)
-    return digest.hexdigest()
 
 
 def _loadmat(path: Path, keys: tuple[str, ...]) -> dict:
