@@ -2,7 +2,6 @@ import numpy as np
 import pytest
 import scipy.io as sio
 import yaml
-from conftest import shared_nyu
 
 from indoorseg.classes import (
     BUILTIN_SPACES,
@@ -15,6 +14,8 @@ from indoorseg.classes import (
     nyu894_space,
     scheme_from_dict,
 )
+
+from conftest import shared_nyu
 
 NYU40 = BUILTIN_SPACES["nyu40"]
 

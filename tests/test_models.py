@@ -199,8 +199,20 @@ def test_dict_with_a_non_tensor_is_refused(tmp_path):
 def test_imagenet_offline_fails_fast_and_says_how_to_pass_a_file(monkeypatch):
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     start = time.perf_counter()
-    with pytest.raises(ModelError, match="offline") as info:
+    with pytest.raises(ModelError, match="cannot be reached") as info:
         build_model(ModelSpec("deeplabv3plus_resnet50", 5), encoder_weights="imagenet")
     assert time.perf_counter() - start < 5
     assert "encoder_weights" in str(info.value)
     assert "resnet50" in str(info.value)
+
+
+def test_imagenet_with_unreachable_hub_fails_at_once(monkeypatch):
+    # A closed port on this machine stands for a hub that cannot be reached: the probe
+    # must answer before the hub client's half-minute of retries starts.
+    monkeypatch.delenv("HF_HUB_OFFLINE", raising=False)
+    monkeypatch.setenv("HF_ENDPOINT", "http://127.0.0.1:9")
+    start = time.perf_counter()
+    with pytest.raises(ModelError, match="cannot be reached") as info:
+        build_model(ModelSpec("deeplabv3plus_resnet18", 3), encoder_weights="imagenet")
+    assert time.perf_counter() - start < 10
+    assert "model.encoder_weights=" in str(info.value)

@@ -9,7 +9,6 @@ from pathlib import Path
 import h5py
 import numpy as np
 import pytest
-from fake_nyu import fake_names, write_fake_meta, write_fake_nyu_mat
 
 from indoorseg.classes import BUILTIN_SPACES
 from indoorseg.data.nyuv2 import make_splits, prepare_nyuv2, read_meta
@@ -20,6 +19,8 @@ from indoorseg.data.prepared import (
     read_label_png,
     read_rgb_png,
 )
+
+from fake_nyu import fake_names, write_fake_meta, write_fake_nyu_mat
 
 REAL_META = Path(__file__).resolve().parents[2] / "shared" / "nyuv2" / "meta"
 MAT = "nyu_depth_v2_labeled.mat"

@@ -1,12 +1,13 @@
 import json
 
 import pytest
-from conftest import shared_nyu
 from typer.testing import CliRunner
 
 from indoorseg.cli import app
 from indoorseg.data.prepared import DatasetError
 from indoorseg.data.stats import folder_stats
+
+from conftest import shared_nyu
 
 
 def test_real_test_labels_layout3_fractions():

@@ -18,8 +18,8 @@ app = typer.Typer(
 )
 data_app = typer.Typer(help="Get, prepare, synthesize and inspect datasets.", no_args_is_help=True)
 app.add_typer(data_app, name="data")
-out = Console()
-err = Console(stderr=True)
+out = Console(soft_wrap=True)
+err = Console(stderr=True, soft_wrap=True)
 
 
 def friendly(func):

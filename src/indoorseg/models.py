@@ -8,9 +8,11 @@ from __future__ import annotations
 
 import difflib
 import os
+import socket
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Literal
+from urllib.parse import urlsplit
 
 import segmentation_models_pytorch as smp
 import torch
@@ -91,15 +93,35 @@ def build_model(spec: ModelSpec, encoder_weights: str | Path | None = None) -> n
     return model
 
 
+def hub_reachable(timeout: float = 3.0) -> bool:
+    """Whether the weights hub (``HF_ENDPOINT``, default huggingface.co) answers a TCP connect.
+
+    smp fetches ImageNet weights from the Hugging Face hub, whose client retries for about
+    half a minute before giving up; this probe lets an offline machine fail at once.
+    """
+    endpoint = urlsplit(os.environ.get("HF_ENDPOINT", "https://huggingface.co"))
+    port = endpoint.port or (443 if endpoint.scheme == "https" else 80)
+    try:
+        with socket.create_connection((endpoint.hostname, port), timeout=timeout):
+            return True
+    except OSError:
+        return False
+
+
 def _build_imagenet(arch: str, encoder: str, kwargs: dict) -> nn.Module:
-    offline = os.environ.get("HF_HUB_OFFLINE") == "1" or os.environ.get("INDOORSEG_OFFLINE") == "1"
+    offline = (
+        os.environ.get("HF_HUB_OFFLINE") == "1"
+        or os.environ.get("INDOORSEG_OFFLINE") == "1"
+        or not hub_reachable()
+    )
     hint = (
         "Pass a local state dict instead: --set model.encoder_weights=/path/to/"
         f"{encoder}.pth (torchvision or timm naming, .pth/.pt/.safetensors)."
     )
     if offline:
         raise ModelError(
-            f"ImageNet weights for {encoder} need a download, and this run is offline. {hint}"
+            f"ImageNet weights for {encoder} need a download, and the weights hub cannot be "
+            f"reached from here. {hint}"
         )
     try:
         return ARCHITECTURES[arch](encoder_weights="imagenet", **kwargs)
