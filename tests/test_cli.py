@@ -68,7 +68,7 @@ def test_train_evaluate_resume_through_the_cli(blocks, tmp_path):
 
     paper = invoke("evaluate", run, "--data", blocks, "--protocol", "paper", "--top-left-crop")
     assert paper.exit_code == 0, paper.output
-    metrics = json.loads((run / "eval" / "test-paper" / "metrics.json").read_text())
+    metrics = json.loads((run / "eval" / "test-paper-crop" / "metrics.json").read_text())
     assert metrics["top_left_crop"] == [48, 48] and 0 <= metrics["metrics"]["mean_iou"] <= 1
 
     wrong = invoke("evaluate", run, "--data", blocks, "--collapse-to", "nyu40")

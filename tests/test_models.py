@@ -11,6 +11,7 @@ import torchvision
 from safetensors.torch import save_file
 
 from indoorseg.models import (
+    ENCODERS,
     ModelError,
     ModelSpec,
     build_model,
@@ -51,7 +52,7 @@ def test_registry_names():
         "deeplabv3plus_mobilenet_v2",
         "deeplabv3plus_efficientnet_b0",
     ]
-    assert parse_name("deeplabv3plus_efficientnet_b0") == ("deeplabv3plus", "efficientnet-b0")
+    assert parse_name("deeplabv3plus_efficientnet_b0") == ("deeplabv3plus", "efficientnet_b0")
     assert parse_name("deeplabv3plus_mobilenet_v2") == ("deeplabv3plus", "mobilenet_v2")
 
 
@@ -216,3 +217,29 @@ def test_imagenet_with_unreachable_hub_fails_at_once(monkeypatch):
         build_model(ModelSpec("deeplabv3plus_resnet18", 3), encoder_weights="imagenet")
     assert time.perf_counter() - start < 10
     assert "model.encoder_weights=" in str(info.value)
+
+
+@pytest.mark.parametrize(
+    "name, source",
+    [
+        ("deeplabv3plus_resnet18", "timm:resnet18"),
+        ("deeplabv3plus_mobilenet_v2", "torchvision:mobilenet_v2"),
+        ("deeplabv3plus_efficientnet_b0", "timm:efficientnet_b0"),
+    ],
+)
+def test_each_encoder_loads_its_documented_naming(tmp_path, name, source):
+    import timm
+    import torchvision
+
+    library, arch = source.split(":")
+    if library == "timm":
+        network = timm.create_model(arch, pretrained=False)
+    else:
+        network = getattr(torchvision.models, arch)(weights=None)
+    path = tmp_path / f"{arch}.pth"
+    torch.save(network.state_dict(), path)
+    model = build_model(ModelSpec(name, 3), encoder_weights=path)
+    source_state = network.state_dict()
+    prefix = ENCODERS[name.removeprefix("deeplabv3plus_")][2]  # "model." inside timm encoders
+    for key, value in model.encoder.state_dict().items():
+        assert torch.equal(value, source_state[key.removeprefix(prefix)]), key

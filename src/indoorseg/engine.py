@@ -7,10 +7,11 @@ no one-hot encoding, so a 894-class epoch costs the same data time as a 3-class 
 
 from __future__ import annotations
 
+import json
 import signal
 import time
-from collections.abc import Callable
-from dataclasses import dataclass
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import torch
@@ -21,6 +22,7 @@ from torch.utils.data import DataLoader
 from indoorseg import __version__
 from indoorseg.checkpoint import (
     Checkpoint,
+    CheckpointError,
     load_checkpoint,
     load_optimizer_state,
     optimizer_state,
@@ -28,8 +30,8 @@ from indoorseg.checkpoint import (
     save_checkpoint,
     set_rng_state,
 )
-from indoorseg.classes import scheme_to_dict
-from indoorseg.config import Config, dump_config
+from indoorseg.classes import Scheme, scheme_to_dict
+from indoorseg.config import Config, ConfigError, dump_config
 from indoorseg.data.dataset import (
     IMAGENET_MEAN,
     IMAGENET_STD,
@@ -37,6 +39,7 @@ from indoorseg.data.dataset import (
     SegmentationDataset,
     TrainTransform,
 )
+from indoorseg.data.prepared import atomic_write_text
 from indoorseg.metrics import ConfusionMatrix, summarize
 from indoorseg.models import ModelSpec, build_model, parse_name
 from indoorseg.runlog import RunLog
@@ -82,6 +85,7 @@ def train_one_epoch(
     loader: DataLoader,
     optimizer: torch.optim.Optimizer,
     scheduler,
+    scaler: torch.amp.GradScaler,
     runtime: Runtime,
     ignore_index: int,
     stop: StopFlag | None = None,
@@ -89,7 +93,6 @@ def train_one_epoch(
 ) -> EpochStats:
     """One pass over ``loader``; times waiting for data apart from computing."""
     model.train()
-    scaler = runtime.grad_scaler()
     total_loss, images, steps, data_time, compute_time = 0.0, 0, 0, 0.0, 0.0
     tick = time.perf_counter()
     for x, y in loader:  # x: (B, 3, h, w) float, y: (B, h, w) int64
@@ -121,6 +124,23 @@ def train_one_epoch(
 
 
 @torch.no_grad()
+def predictions(
+    model: nn.Module, loader: DataLoader, runtime: Runtime, crop: tuple[int, int] | None = None
+) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+    """Yield ``(label, predicted ids)`` per batch of whole images, on the CPU.
+
+    Args:
+        crop: score only the top-left ``(h, w)`` of each image (the paper's test script).
+
+    Shape: label, pred (B, H, W) int64.
+    """
+    model.eval()
+    for x, y in loader:
+        if crop is not None:
+            x, y = x[..., : crop[0], : crop[1]], y[..., : crop[0], : crop[1]]
+        yield y, predict_logits(model, x, runtime).argmax(1).cpu()
+
+
 def evaluate(
     model: nn.Module,
     loader: DataLoader,
@@ -130,14 +150,19 @@ def evaluate(
     on_step: Callable[[], None] | None = None,
 ) -> ConfusionMatrix:
     """Confusion matrix of whole-image predictions over ``loader``."""
-    model.eval()
     confusion = ConfusionMatrix(num_classes, ignore_index)
-    for x, y in loader:
-        pred = predict_logits(model, x, runtime).argmax(1)
-        confusion.update(y, pred.cpu())
+    for y, pred in predictions(model, loader, runtime):
+        confusion.update(y, pred)
         if on_step:
             on_step()
     return confusion
+
+
+def scored_classes(scheme) -> list[int]:
+    """Classes scored by the standard protocol: all but the void class."""
+    return [
+        i for i in range(scheme.num_classes) if not (scheme.void == "class" and i == scheme.void_id)
+    ]
 
 
 def build_optimizer(model: nn.Module, config: Config) -> torch.optim.Optimizer:
@@ -149,7 +174,7 @@ def build_optimizer(model: nn.Module, config: Config) -> torch.optim.Optimizer:
         return torch.optim.AdamW(params, lr=o.lr, weight_decay=o.weight_decay)
     if o.name == "sgd":
         return torch.optim.SGD(params, lr=o.lr, momentum=o.momentum, weight_decay=o.weight_decay)
-    raise ValueError(f"optim.name must be adam, adamw or sgd, got {o.name!r}")
+    raise ConfigError(f"optim.name must be adam, adamw or sgd, got {o.name!r}")
 
 
 def build_scheduler(optimizer, config: Config, steps_per_epoch: int):
@@ -158,7 +183,22 @@ def build_scheduler(optimizer, config: Config, steps_per_epoch: int):
     if config.optim.scheduler == "poly":
         total = max(1, config.optim.epochs * steps_per_epoch)
         return torch.optim.lr_scheduler.PolynomialLR(optimizer, total_iters=total, power=0.9)
-    raise ValueError(f"optim.scheduler must be none or poly, got {config.optim.scheduler!r}")
+    raise ConfigError(f"optim.scheduler must be none or poly, got {config.optim.scheduler!r}")
+
+
+def check_config(config: Config) -> None:
+    """Fail on what would only break later, before any data is read or model built."""
+    parse_name(config.model.name)
+    if len(config.data.crop) != 2 or any(c <= 0 or c % 16 for c in config.data.crop):
+        raise ConfigError(
+            f"data.crop must be [height, width], multiples of 16; got {config.data.crop}"
+        )
+    if len(config.data.scale) != 2 or not 0 < config.data.scale[0] <= config.data.scale[1]:
+        raise ConfigError(
+            f"data.scale must be [min, max] with 0 < min <= max; got {config.data.scale}"
+        )
+    if config.data.batch_size < 2:
+        raise ConfigError("data.batch_size must be at least 2 (batch norm needs 2 samples)")
 
 
 def make_loaders(config: Config, data_root: Path, runtime: Runtime):
@@ -170,7 +210,7 @@ def make_loaders(config: Config, data_root: Path, runtime: Runtime):
     )
     val_set = SegmentationDataset(data_root, train_set.scheme, d.val_split, d.split_set)
     if len(train_set) < d.batch_size:
-        raise ValueError(
+        raise ConfigError(
             f"{data_root}: split {d.train_split!r} has {len(train_set)} images, fewer than "
             f"the batch size {d.batch_size}"
         )
@@ -178,14 +218,14 @@ def make_loaders(config: Config, data_root: Path, runtime: Runtime):
     common = dict(
         num_workers=d.workers,
         pin_memory=runtime.device.type == "cuda",
-        persistent_workers=False,
         # The loader's own generator: worker seeds must not draw from the global RNG.
         generator=torch.Generator().manual_seed(config.train.seed),
     )
     train_loader = DataLoader(
         train_set, batch_size=d.batch_size, sampler=sampler, drop_last=True, **common
     )
-    val_loader = DataLoader(val_set, batch_size=max(1, d.batch_size // 4), shuffle=False, **common)
+    # Whole images one at a time: a folder may hold images of different sizes.
+    val_loader = DataLoader(val_set, batch_size=1, shuffle=False, **common)
     return train_set, val_set, train_loader, val_loader, sampler
 
 
@@ -200,20 +240,82 @@ def checkpoint_meta(config: Config, spec: ModelSpec, scheme, **extra) -> dict:
     }
 
 
+@dataclass
+class TrainState:
+    """Everything a resumed run must get back, and how to save and restore it."""
+
+    config: Config
+    spec: ModelSpec
+    scheme: Scheme
+    model: nn.Module
+    optimizer: torch.optim.Optimizer
+    scheduler: torch.optim.lr_scheduler.LRScheduler
+    scaler: torch.amp.GradScaler
+    best: dict = field(default_factory=lambda: {"mean_iou": -1.0, "epoch": None})
+
+    def save(self, path: Path, epoch: int, step: int, metrics: dict | None = None) -> None:
+        optim_tensors, optim_meta = optimizer_state(self.optimizer)
+        rng_tensors, rng_meta = rng_state()
+        meta = checkpoint_meta(
+            self.config, self.spec, self.scheme,
+            epoch=epoch, step=step, metrics=metrics or {}, best=self.best,
+            optimizer=optim_meta, scheduler=self.scheduler.state_dict(),
+            scaler=self.scaler.state_dict(), rng=rng_meta,
+        )  # fmt: skip
+        model_state = self.model.state_dict()
+        save_checkpoint(path, Checkpoint(meta, model_state, optim_tensors, rng_tensors))
+
+    def restore(self, path: Path) -> tuple[int, int]:
+        """Load a ``last`` checkpoint; returns (epoch, step) to continue from."""
+        ckpt = load_checkpoint(path)
+        try:
+            self.model.load_state_dict(ckpt.model)
+            load_optimizer_state(self.optimizer, ckpt.optim, ckpt.meta["optimizer"])
+            self.scheduler.load_state_dict(ckpt.meta["scheduler"])
+            if ckpt.meta.get("scaler"):
+                self.scaler.load_state_dict(ckpt.meta["scaler"])
+            set_rng_state(ckpt.rng, ckpt.meta["rng"])
+            self.best = ckpt.meta.get("best", self.best)
+            return ckpt.meta["epoch"], ckpt.meta["step"]
+        except (KeyError, RuntimeError, ValueError) as err:
+            raise CheckpointError(f"{path}: cannot resume from it ({err})") from None
+
+
+def build_state(config: Config, scheme: Scheme, runtime: Runtime, steps_per_epoch: int):
+    spec = ModelSpec(config.model.name, scheme.num_classes, config.model.output_stride)
+    model = runtime.prepare(build_model(spec, config.model.encoder_weights))
+    optimizer = build_optimizer(model, config)
+    scheduler = build_scheduler(optimizer, config, steps_per_epoch)
+    return TrainState(config, spec, scheme, model, optimizer, scheduler, runtime.grad_scaler())
+
+
+def validate(state: TrainState, loader: DataLoader, runtime: Runtime, reporter) -> dict:
+    """Standard-protocol metrics on the validation loader."""
+    scheme = state.scheme
+    with reporter.task("validate", len(loader)) as advance:
+        confusion = evaluate(
+            state.model, loader, scheme.num_classes, scheme.ignore_index, runtime,
+            on_step=lambda: advance(),
+        )  # fmt: skip
+    return summarize(confusion.numpy(), scheme.class_names, scored=scored_classes(scheme))
+
+
 def fit(
     config: Config,
     data_root: str | Path,
     run_dir: str | Path,
     resume: bool = False,
     reporter=None,
+    run_info: dict | None = None,
 ) -> dict:
     """Train ``config`` on a prepared folder, writing checkpoints and logs to ``run_dir``.
 
     Args:
         resume: continue from ``run_dir/last.safetensors``: model, optimizer, scheduler,
-            epoch and step, RNG states. The resumed run ends with the weights the
-            uninterrupted one would have had.
+            grad scaler, epoch and step, RNG states. The resumed run ends with the weights
+            the uninterrupted one would have had (on the CPU, bit for bit).
         reporter: progress sink (``indoorseg.progress.Reporter``); ``None`` is silent.
+        run_info: recorded in ``run_dir/run.json`` beside the dataset path (recipe...).
 
     Returns:
         The last epoch's record (losses, timings, validation metrics) and ``best``.
@@ -222,123 +324,74 @@ def fit(
 
     reporter = reporter or Reporter(enabled=False)
     data_root, run_dir = Path(data_root), Path(run_dir)
-    parse_name(config.model.name)  # fail on a bad name before any data is read
-    run_dir.mkdir(parents=True, exist_ok=True)
+    check_config(config)
     torch.manual_seed(config.train.seed)
     if config.train.deterministic:
         torch.use_deterministic_algorithms(True)
     runtime = make_runtime(config.train.device, config.train.amp, config.train.channels_last)
     train_set, val_set, train_loader, val_loader, sampler = make_loaders(config, data_root, runtime)
-    scheme = train_set.scheme
-    spec = ModelSpec(config.model.name, scheme.num_classes, config.model.output_stride)
-    model = runtime.prepare(build_model(spec, config.model.encoder_weights))
-    optimizer = build_optimizer(model, config)
     steps_per_epoch = len(train_set) // config.data.batch_size
-    scheduler = build_scheduler(optimizer, config, steps_per_epoch)
-
-    start_epoch, start_step, best = 0, 0, {"mean_iou": -1.0, "epoch": None}
+    state = build_state(config, train_set.scheme, runtime, steps_per_epoch)
+    start_epoch, start_step = 0, 0
     if resume:
-        ckpt = load_checkpoint(run_dir / "last.safetensors")
-        model.load_state_dict(ckpt.model)
-        load_optimizer_state(optimizer, ckpt.optim, ckpt.meta["optimizer"])
-        scheduler.load_state_dict(ckpt.meta["scheduler"])
-        set_rng_state(ckpt.rng, ckpt.meta["rng"])
-        start_epoch, start_step = ckpt.meta["epoch"], ckpt.meta["step"]
-        best = ckpt.meta.get("best", best)
+        start_epoch, start_step = state.restore(run_dir / "last.safetensors")
         reporter.note(f"resuming {run_dir} at epoch {start_epoch + 1}, step {start_step}")
-    (run_dir / "config.yaml").write_text(dump_config(config))
+    run_dir.mkdir(parents=True, exist_ok=True)
+    atomic_write_text(run_dir / "config.yaml", dump_config(config))
+    info = {"data": str(data_root.resolve()), **(run_info or {})}
+    if not resume or not (run_dir / "run.json").is_file():
+        atomic_write_text(run_dir / "run.json", json.dumps(info, indent=1))
     log = RunLog(run_dir, resume_epoch=start_epoch if resume else None)
     reporter.note(
-        f"{spec.name} on {scheme.name} ({scheme.num_classes} classes), {len(train_set)} train / "
-        f"{len(val_set)} val images, {runtime.describe()}"
+        f"{state.spec.name} on {state.scheme.name} ({state.scheme.num_classes} classes), "
+        f"{len(train_set)} train / {len(val_set)} val images, {runtime.describe()}"
     )
-
-    def save(name: str, epoch: int, step: int, metrics: dict | None = None) -> None:
-        optim_tensors, optim_meta = optimizer_state(optimizer)
-        rng_tensors, rng_meta = rng_state()
-        meta = checkpoint_meta(
-            config,
-            spec,
-            scheme,
-            epoch=epoch,
-            step=step,
-            metrics=metrics or {},
-            best=best,
-            optimizer=optim_meta,
-            scheduler=scheduler.state_dict(),
-            rng=rng_meta,
-        )
-        save_checkpoint(
-            run_dir / f"{name}.safetensors",
-            Checkpoint(meta, model.state_dict(), optim_tensors, rng_tensors),
-        )
-
     record: dict = {}
     with StopFlag() as stop:
         for epoch in range(start_epoch, config.optim.epochs):
             sampler.set_epoch(epoch, start=start_step * config.data.batch_size)
             train_set.set_epoch(epoch)
             wall = time.perf_counter()
-            with reporter.task(
-                f"epoch {epoch + 1}/{config.optim.epochs}", steps_per_epoch, start_step
-            ) as advance:
+            title = f"epoch {epoch + 1}/{config.optim.epochs}"
+            with reporter.task(title, steps_per_epoch, start_step) as advance:
                 stats = train_one_epoch(
-                    model,
-                    train_loader,
-                    optimizer,
-                    scheduler,
-                    runtime,
-                    scheme.ignore_index,
-                    stop,
+                    state.model, train_loader, state.optimizer, state.scheduler, state.scaler,
+                    runtime, state.scheme.ignore_index, stop,
                     on_step=lambda step, loss: advance(loss=loss),
-                )
+                )  # fmt: skip
             if stats.interrupted:
-                save("last", epoch, start_step + stats.steps)
+                state.save(run_dir / "last.safetensors", epoch, start_step + stats.steps)
                 reporter.note(f"stopped: resume with --resume {run_dir}")
                 raise KeyboardInterrupt
             start_step = 0
-            record = {
-                "epoch": epoch + 1,
-                "train_loss": stats.loss,
-                "lr": optimizer.param_groups[0]["lr"],
-                "images": stats.images,
-                "data_time_s": stats.data_time,
-                "compute_time_s": stats.compute_time,
-                "images_per_s": stats.images / max(stats.data_time + stats.compute_time, 1e-9),
-            }
+            record = epoch_record(epoch + 1, stats, state.optimizer)
             metrics = None
             if (epoch + 1) % config.train.val_every == 0 or epoch + 1 == config.optim.epochs:
                 val_start = time.perf_counter()
-                with reporter.task("validate", len(val_loader)) as advance:
-                    confusion = evaluate(
-                        model,
-                        val_loader,
-                        scheme.num_classes,
-                        scheme.ignore_index,
-                        runtime,
-                        on_step=lambda: advance(),
-                    )
-                metrics = summarize(
-                    confusion.numpy(), scheme.class_names, scored=scored_classes(scheme)
-                )
+                metrics = validate(state, val_loader, runtime, reporter)
                 record.update(
                     val_mean_iou=metrics["mean_iou"],
                     val_pixel_accuracy=metrics["pixel_accuracy"],
                     val_time_s=time.perf_counter() - val_start,
                 )
-                if metrics["mean_iou"] > best["mean_iou"]:
-                    best = {"mean_iou": metrics["mean_iou"], "epoch": epoch + 1}
-                    save("best", epoch + 1, 0, metrics)
+                if metrics["mean_iou"] is not None and metrics["mean_iou"] > state.best["mean_iou"]:
+                    state.best = {"mean_iou": metrics["mean_iou"], "epoch": epoch + 1}
+                    state.save(run_dir / "best.safetensors", epoch + 1, 0, metrics)
             record["epoch_time_s"] = time.perf_counter() - wall
-            save("last", epoch + 1, 0, metrics)
+            state.save(run_dir / "last.safetensors", epoch + 1, 0, metrics)
             log.append(record)
             reporter.epoch(record)
     log.close()
-    return {**record, "best": best}
+    return {**record, "best": state.best}
 
 
-def scored_classes(scheme) -> list[int]:
-    """Classes scored by the standard protocol: all but the void class."""
-    return [
-        i for i in range(scheme.num_classes) if not (scheme.void == "class" and i == scheme.void_id)
-    ]
+def epoch_record(epoch: int, stats: EpochStats, optimizer) -> dict:
+    return {
+        "epoch": epoch,
+        "train_loss": stats.loss,
+        "lr": optimizer.param_groups[0]["lr"],
+        "images": stats.images,
+        "data_time_s": stats.data_time,
+        "compute_time_s": stats.compute_time,
+        "images_per_s": stats.images / max(stats.data_time + stats.compute_time, 1e-9),
+    }

@@ -23,14 +23,14 @@ import torch
 from torch import nn
 from torch.utils.data import DataLoader
 
-from indoorseg.checkpoint import load_checkpoint, resolve
+from indoorseg.checkpoint import CheckpointError, load_checkpoint, resolve
 from indoorseg.classes import Scheme, collapse_table, load_scheme, scheme_from_dict
 from indoorseg.data.dataset import SegmentationDataset
-from indoorseg.data.prepared import atomic_write_text
-from indoorseg.engine import scored_classes
+from indoorseg.data.prepared import atomic_write_text, read_info
+from indoorseg.engine import predictions, scored_classes
 from indoorseg.metrics import ConfusionMatrix, PaperScores, summarize
 from indoorseg.models import ModelSpec, build_model
-from indoorseg.runtime import Runtime, make_runtime, predict_logits
+from indoorseg.runtime import Runtime, make_runtime
 
 PROTOCOLS = ("standard", "paper")
 
@@ -50,10 +50,14 @@ def load_model(path: str | Path, runtime: Runtime, which: str = "best") -> Loade
     """Rebuild a model from a checkpoint file or run folder (weights only, no pickle)."""
     path = resolve(path, which)
     ckpt = load_checkpoint(path)
-    spec = ModelSpec.from_dict(ckpt.meta["model"])
-    scheme = scheme_from_dict(ckpt.meta["scheme"], f"{path} scheme")
-    model = build_model(spec)
-    model.load_state_dict(ckpt.model, strict=True)
+    try:
+        spec = ModelSpec.from_dict(ckpt.meta["model"])
+        scheme = scheme_from_dict(ckpt.meta["scheme"], f"{path} scheme")
+        model = build_model(spec)
+        model.load_state_dict(ckpt.model, strict=True)
+        ckpt.meta["config"]["data"]["crop"], ckpt.meta["normalization"]["mean"]  # noqa: B018
+    except (KeyError, TypeError, RuntimeError) as err:
+        raise CheckpointError(f"{path}: incomplete or inconsistent checkpoint ({err})") from None
     model = runtime.prepare(model).eval()
     return LoadedModel(model, spec, scheme, ckpt.meta, path)
 
@@ -67,12 +71,17 @@ def evaluate_checkpoint(
     collapse_to: str | None = None,
     top_left_crop: bool = False,
     device: str = "auto",
-    batch_size: int = 2,
     out_dir: str | Path | None = None,
     reporter=None,
 ) -> dict:
     """Score a checkpoint on one split; writes ``metrics.json``, ``metrics.md`` and (standard)
-    ``confusion.png`` to ``out_dir`` (default ``RUN/eval/SPLIT-PROTOCOL[-to-SCHEME]``)."""
+    ``confusion.png`` to ``out_dir`` (default ``RUN/eval/SPLIT-PROTOCOL[-crop][-to-SCHEME]``).
+
+    Args:
+        split_set: default: the split set the model was trained on (so that a model trained
+            on the paper split is not scored on its own training images), else the
+            dataset's default.
+    """
     from indoorseg.progress import Reporter
 
     if protocol not in PROTOCOLS:
@@ -82,24 +91,30 @@ def evaluate_checkpoint(
     reporter = reporter or Reporter(enabled=False)
     runtime = make_runtime(device, "auto", "auto")
     loaded = load_model(checkpoint, runtime)
-    probe = SegmentationDataset(data_root, loaded.scheme, split, split_set)  # checks the split
-    space = probe.info.space()
-    scheme = loaded.scheme
+    split_set = split_set or loaded.meta["config"]["data"].get("split_set")
+    norm = loaded.meta["normalization"]
+    scheme = (
+        load_scheme(collapse_to, read_info(data_root).space()) if collapse_to else loaded.scheme
+    )
+    dataset = SegmentationDataset(
+        data_root, scheme, split, split_set, normalization=(norm["mean"], norm["std"])
+    )
     table = None
     if collapse_to:
-        scheme = load_scheme(collapse_to, space)
-        table = torch.from_numpy(collapse_table(loaded.scheme, scheme, space).astype(np.int64))
-    dataset = SegmentationDataset(data_root, scheme, split, split_set)
-    loader = DataLoader(dataset, batch_size=1 if top_left_crop else batch_size, num_workers=2)
+        table = collapse_table(loaded.scheme, scheme, dataset.info.space()).astype(np.int64)
+        # A fine class that falls on the coarse ignore label (layout3 "other" scored in
+        # layout3-ignore) becomes one extra "unscored" id: a wrong answer, never a skipped one.
+        table[table == scheme.ignore_index] = scheme.num_classes
+        table = torch.from_numpy(table)
+    loader = DataLoader(dataset, batch_size=1, num_workers=2)  # whole images of any size
     crop = tuple(loaded.meta["config"]["data"]["crop"]) if top_left_crop else None
 
-    confusion = ConfusionMatrix(scheme.num_classes, scheme.ignore_index)
+    # One id past the scheme's classes stands for "unscored": collapsed predictions of no
+    # coarse class, and in the paper protocol the unlabelled class of a scheme that ignores it.
+    confusion = ConfusionMatrix(scheme.num_classes + 1, scheme.ignore_index)
     paper = PaperScores()
     with reporter.task(f"evaluate {split} ({protocol})", len(loader)) as advance:
-        for x, y in loader:
-            if crop is not None:  # the reference test script scored x[:h, :w] only
-                x, y = x[..., : crop[0], : crop[1]], y[..., : crop[0], : crop[1]]
-            pred = predict_logits(loaded.model, x, runtime).argmax(1).cpu()
+        for y, pred in predictions(loaded.model, loader, runtime, crop):
             if table is not None:
                 pred = table[pred]
             if protocol == "standard":
@@ -115,7 +130,7 @@ def evaluate_checkpoint(
     result = {
         "protocol": protocol,
         "split": split,
-        "split_set": split_set or probe.info.default_split_set,
+        "split_set": split_set or dataset.info.default_split_set,
         "images": len(dataset),
         "checkpoint": str(loaded.path),
         "model": loaded.spec.name,
@@ -126,19 +141,19 @@ def evaluate_checkpoint(
         "dataset": str(data_root),
     }
     if protocol == "standard":
-        result["metrics"] = summarize(confusion.numpy(), scheme.class_names, scored_classes(scheme))
-        result["confusion_matrix"] = confusion.numpy().tolist()
-        result["class_names"] = scheme.class_names
+        mat = confusion.numpy()
+        names = scheme.class_names + ["(unscored)"]
+        result["metrics"] = summarize(mat, names, scored_classes(scheme))
+        if not mat[:, -1].any():  # nothing unscored was predicted: keep the matrix square
+            mat, names = mat[:-1, :-1], names[:-1]
+        result["confusion_matrix"] = mat.tolist()
+        result["class_names"] = names
     else:
         result["metrics"] = paper.summary()
-    name = f"{split}-{protocol}" + (f"-to-{scheme.name}" if table is not None else "")
-    out = (
-        Path(out_dir)
-        if out_dir
-        else Path(checkpoint if Path(checkpoint).is_dir() else Path(checkpoint).parent)
-        / "eval"
-        / name
-    )
+    name = f"{split}-{protocol}" + ("-crop" if crop else "")
+    name += f"-to-{scheme.name}" if table is not None else ""
+    run_dir = loaded.path.parent
+    out = Path(out_dir) if out_dir else run_dir / "eval" / name
     write_report(result, out)
     result["out_dir"] = str(out)
     return result

@@ -29,6 +29,10 @@ class ConfusionMatrix:
         """Shape: target, pred (N, H, W) or (H, W) integer."""
         n = self.num_classes
         target, pred = target.flatten().long(), pred.flatten().long()
+        if pred.numel() and (pred.min() < 0 or pred.max() >= n):
+            raise ValueError(
+                f"predicted ids must lie in [0, {n}); got {int(pred.min())}..{int(pred.max())}"
+            )
         keep = (target >= 0) & (target < n) & (target != self.ignore_index)
         index = target[keep] * n + pred[keep]
         counts = torch.bincount(index, minlength=n * n).reshape(n, n)

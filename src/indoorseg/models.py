@@ -19,7 +19,16 @@ import torch
 from torch import nn
 
 ARCHITECTURES = {"deeplabv3plus": smp.DeepLabV3Plus}
-ENCODERS = ("resnet18", "resnet50", "resnet101", "mobilenet_v2", "efficientnet-b0")
+# Our encoder name -> smp's, the naming a local state dict must follow (the key names of the
+# classification network the encoder comes from; README "Training" lists them), and the
+# prefix smp puts before those names inside the encoder.
+ENCODERS = {
+    "resnet18": ("resnet18", "torchvision or timm", ""),
+    "resnet50": ("resnet50", "torchvision or timm", ""),
+    "resnet101": ("resnet101", "torchvision or timm", ""),
+    "mobilenet_v2": ("mobilenet_v2", "torchvision", ""),
+    "efficientnet_b0": ("tu-efficientnet_b0", "timm", "model."),
+}
 # Keys of classification heads that an encoder state dict may carry and the encoder lacks.
 HEAD_PREFIXES = ("fc.", "classifier.", "_fc.", "head.", "last_linear.")
 
@@ -30,7 +39,7 @@ class ModelError(ValueError):
 
 def model_names() -> list[str]:
     """Every registered model name."""
-    return [f"{a}_{e.replace('-', '_')}" for a in ARCHITECTURES for e in ENCODERS]
+    return [f"{a}_{e}" for a in ARCHITECTURES for e in ENCODERS]
 
 
 @dataclass(frozen=True)
@@ -56,7 +65,7 @@ class ModelSpec:
 
 
 def parse_name(name: str) -> tuple[str, str]:
-    """``deeplabv3plus_resnet50`` -> (``deeplabv3plus``, ``resnet50``).
+    """``deeplabv3plus_resnet50`` -> (``deeplabv3plus``, our encoder name ``resnet50``).
 
     Raises:
         ModelError: an unknown name, listing the valid ones.
@@ -67,7 +76,7 @@ def parse_name(name: str) -> tuple[str, str]:
         hint = f" Did you mean {', '.join(close)}?" if close else ""
         raise ModelError(f"unknown model {name!r}; valid: {', '.join(names)}.{hint}")
     arch, encoder = name.split("_", 1)
-    return arch, encoder.replace("_", "-") if encoder.startswith("efficientnet") else encoder
+    return arch, encoder
 
 
 def build_model(spec: ModelSpec, encoder_weights: str | Path | None = None) -> nn.Module:
@@ -80,8 +89,9 @@ def build_model(spec: ModelSpec, encoder_weights: str | Path | None = None) -> n
     if spec.output_stride not in (8, 16):
         raise ModelError(f"output_stride must be 8 or 16, got {spec.output_stride}")
     weights = None if encoder_weights in (None, "none", "") else str(encoder_weights)
+    smp_encoder, naming, prefix = ENCODERS[encoder]
     kwargs = dict(
-        encoder_name=encoder,
+        encoder_name=smp_encoder,
         encoder_output_stride=spec.output_stride,
         classes=spec.num_classes,
     )
@@ -89,7 +99,7 @@ def build_model(spec: ModelSpec, encoder_weights: str | Path | None = None) -> n
         return _build_imagenet(arch, encoder, kwargs)
     model = ARCHITECTURES[arch](encoder_weights=None, **kwargs)
     if weights is not None:
-        load_encoder_weights(model.encoder, weights)
+        load_encoder_weights(model.encoder, weights, naming, prefix)
     return model
 
 
@@ -116,7 +126,7 @@ def _build_imagenet(arch: str, encoder: str, kwargs: dict) -> nn.Module:
     )
     hint = (
         "Pass a local state dict instead: --set model.encoder_weights=/path/to/"
-        f"{encoder}.pth (torchvision or timm naming, .pth/.pt/.safetensors)."
+        f"{encoder}.pth ({ENCODERS[encoder][1]} naming, .pth/.pt/.safetensors)."
     )
     if offline:
         raise ModelError(
@@ -155,26 +165,29 @@ def read_state_dict(path: str | Path) -> dict[str, torch.Tensor]:
     return state
 
 
-def load_encoder_weights(encoder: nn.Module, path: str | Path) -> None:
+def load_encoder_weights(
+    encoder: nn.Module, path: str | Path, naming: str = "torchvision", prefix: str = ""
+) -> None:
     """Load a classification-network state dict into an encoder; every encoder tensor must load.
 
-    Accepts torchvision/timm naming, optionally prefixed ``module.`` or ``encoder.``; the
-    classifier head is dropped. Missing or mis-shaped tensors raise ``ModelError``.
+    Accepts the encoder's source naming (``ENCODERS``), optionally prefixed ``module.`` or
+    ``encoder.``; the classifier head is dropped. ``prefix`` is what the encoder puts before
+    the source names (``model.`` for timm-backed encoders). Missing or mis-shaped tensors
+    raise ``ModelError``.
     """
     state = read_state_dict(path)
     cleaned = {}
     for key, value in state.items():
-        for prefix in ("module.", "encoder."):
-            if key.startswith(prefix):
-                key = key[len(prefix) :]
+        for wrapper in ("module.", "encoder."):  # DataParallel, or a whole-model dict
+            key = key.removeprefix(wrapper)
         if not key.startswith(HEAD_PREFIXES):
             cleaned[key] = value
-    own = encoder.state_dict()
+    own = {k.removeprefix(prefix): v for k, v in encoder.state_dict().items()}
     missing = [k for k in own if k not in cleaned]
     if missing:
         raise ModelError(
             f"{path}: {len(missing)} encoder tensors missing, e.g. {missing[:3]}; "
-            f"the file has e.g. {list(cleaned)[:3]}"
+            f"the file has e.g. {list(cleaned)[:3]}; this encoder takes {naming} naming"
         )
     wrong = [k for k in own if cleaned[k].shape != own[k].shape]
     if wrong:
@@ -182,4 +195,4 @@ def load_encoder_weights(encoder: nn.Module, path: str | Path) -> None:
         raise ModelError(
             f"{path}: shape of {k} is {tuple(cleaned[k].shape)}, expected {tuple(own[k].shape)}"
         )
-    encoder.load_state_dict({k: cleaned[k] for k in own}, strict=True)
+    encoder.load_state_dict({prefix + k: cleaned[k] for k in own}, strict=True)

@@ -7,7 +7,6 @@ from importlib import resources
 from pathlib import Path
 
 from indoorseg.config import ConfigError, load_config
-from indoorseg.data.prepared import atomic_write_text
 from indoorseg.engine import fit
 
 
@@ -51,6 +50,8 @@ def run_training(
             raise ConfigError(f"{run_dir}: no last.safetensors to resume from")
         cfg = load_config(run_dir / "config.yaml")
         if data is None:
+            if not (run_dir / "run.json").is_file():
+                raise ConfigError(f"{run_dir}: no run.json saying which dataset; add --data DIR")
             data = Path(json.loads((run_dir / "run.json").read_text())["data"])
     else:
         if config is None or data is None or run_dir is None:
@@ -60,14 +61,7 @@ def run_training(
                 f"{run_dir}: already holds a run; use --resume {run_dir} or another --out"
             )
         cfg = load_config(recipe_path(config), overrides)
-        run_dir.mkdir(parents=True, exist_ok=True)
-        atomic_write_text(
-            run_dir / "run.json",
-            json.dumps(
-                {"data": str(Path(data).resolve()), "recipe": str(config), "overrides": overrides},
-                indent=1,
-            ),
-        )
     if not Path(data).is_dir():
         raise ConfigError(f"dataset folder not found: {data}")
-    return fit(cfg, data, run_dir, resume=resume is not None, reporter=reporter)
+    info = {"recipe": str(config), "overrides": overrides} if resume is None else None
+    return fit(cfg, data, run_dir, resume=resume is not None, reporter=reporter, run_info=info)

@@ -85,6 +85,7 @@ class SegmentationDataset(Dataset):
         split_set: ``official``, ``paper``... (default: the folder's default).
         transform: a ``TrainTransform``; ``None`` returns whole images (evaluation).
         seed: base of the per-sample augmentation RNG.
+        normalization: (mean, std) per channel, as the model was trained with.
 
     Returns per item ``(image, label)``: float (3, H, W) normalised, int64 (H, W).
     """
@@ -97,6 +98,7 @@ class SegmentationDataset(Dataset):
         split_set: str | None = None,
         transform: TrainTransform | None = None,
         seed: int = 0,
+        normalization: tuple[tuple[float, ...], tuple[float, ...]] = (IMAGENET_MEAN, IMAGENET_STD),
     ) -> None:
         self.root = Path(root)
         self.info = read_info(self.root)
@@ -108,6 +110,7 @@ class SegmentationDataset(Dataset):
             raise DatasetError(f"{self.root}: split {split!r} is empty")
         self.transform = transform
         self.seed = seed
+        self.mean, self.std = normalization
         self.epoch = 0
 
     def set_epoch(self, epoch: int) -> None:
@@ -135,7 +138,7 @@ class SegmentationDataset(Dataset):
             rng = np.random.default_rng([self.seed, self.epoch, index])
             image, label = self.transform(image, label, self.scheme.ignore_index, rng)
         target = torch.from_numpy(np.ascontiguousarray(label).astype(np.int64))
-        return to_tensor(image), target
+        return to_tensor(image, self.mean, self.std), target
 
 
 class EpochSampler(Sampler[int]):

@@ -1,0 +1,112 @@
+"""Evaluation edge cases: split set, collapsing onto an ignore label, mixed image sizes,
+incomplete checkpoints. Models here are built by hand so their answers are known."""
+
+import json
+
+import numpy as np
+import pytest
+import torch
+
+from indoorseg.checkpoint import Checkpoint, CheckpointError, save_checkpoint
+from indoorseg.classes import load_scheme
+from indoorseg.config import ConfigError, load_config
+from indoorseg.data.prepared import read_info, write_info, write_sample
+from indoorseg.engine import checkpoint_meta, fit
+from indoorseg.evaluation import evaluate_checkpoint
+from indoorseg.metrics import ConfusionMatrix
+from indoorseg.models import ModelSpec, build_model
+
+from conftest import write_blocks_dataset
+
+
+def constant_checkpoint(path, scheme_name: str, answer: int, **config_overrides):
+    """A checkpoint whose model answers class ``answer`` on every pixel."""
+    scheme = load_scheme(scheme_name)
+    spec = ModelSpec("deeplabv3plus_mobilenet_v2", scheme.num_classes)
+    model = build_model(spec)
+    head = model.segmentation_head[0]
+    with torch.no_grad():
+        head.weight.zero_()
+        head.bias.zero_()
+        head.bias[answer] = 10.0
+    config = load_config(None, [f"data.{k}={v}" for k, v in config_overrides.items()])
+    meta = checkpoint_meta(config, spec, scheme, epoch=1, step=0, metrics={})
+    save_checkpoint(path, Checkpoint(meta, model.state_dict()))
+    return path
+
+
+def test_confusion_matrix_refuses_predictions_out_of_range():
+    confusion = ConfusionMatrix(3)
+    with pytest.raises(ValueError, match=r"\[0, 3\)"):
+        confusion.update(torch.tensor([0, 1]), torch.tensor([0, 3]))
+
+
+def test_other_collapsed_onto_an_ignore_label_counts_as_wrong(blocks, tmp_path):
+    ckpt = constant_checkpoint(tmp_path / "other.safetensors", "layout3", answer=2)
+    result = evaluate_checkpoint(ckpt, blocks, collapse_to="layout3-ignore", device="cpu")
+    metrics = result["metrics"]
+    # Every labelled pixel got "other", which layout3-ignore does not score: all wrong.
+    assert metrics["pixel_accuracy"] == 0.0 and metrics["mean_iou"] == 0.0
+    assert metrics["pixels"] == 2 * (64 * 96 - 9)
+    assert result["class_names"][-1] == "(unscored)"
+    paper = evaluate_checkpoint(
+        ckpt, blocks, "test", protocol="paper", collapse_to="layout3-ignore", device="cpu"
+    )
+    # Paper protocol: the 9 unlabelled pixels of each image are right ("other" = void).
+    assert paper["metrics"]["pixel_accuracy"] == pytest.approx(9 / (64 * 96))
+
+
+def test_collapse_of_a_constant_wall_model(blocks, tmp_path):
+    ckpt = constant_checkpoint(tmp_path / "wall.safetensors", "nyu40", answer=0)  # wall
+    result = evaluate_checkpoint(ckpt, blocks, collapse_to="layout3", device="cpu")
+    per_class = result["metrics"]["per_class_iou"]
+    info = read_info(blocks)
+    assert result["images"] == len(info.splits["default"]["test"])
+    assert per_class["object"] == 0.0 and 0 < per_class["background"] < 1
+    # Only background is ever predicted, so its IoU is its share of the labelled pixels.
+    assert result["metrics"]["pixel_accuracy"] == pytest.approx(per_class["background"])
+
+
+def test_split_set_defaults_to_the_training_one(blocks, tmp_path):
+    info = read_info(blocks)
+    ids = info.splits["default"]["train"] + info.splits["default"]["test"]
+    info.splits["other"] = {"train": ids[:4], "val": ids[4:5], "test": ids[5:6]}
+    write_info(blocks, info)
+    ckpt = constant_checkpoint(tmp_path / "c.safetensors", "layout3", 0, split_set="other")
+    result = evaluate_checkpoint(ckpt, blocks, device="cpu")
+    assert result["split_set"] == "other" and result["images"] == 1
+    explicit = evaluate_checkpoint(ckpt, blocks, split_set="default", device="cpu",
+                                   out_dir=tmp_path / "e")  # fmt: skip
+    assert explicit["split_set"] == "default" and explicit["images"] == 2
+
+
+def test_images_of_different_sizes(tmp_path):
+    root = write_blocks_dataset(tmp_path / "mixed")
+    rng = np.random.default_rng(1)
+    label = np.full((61, 93), 1, np.uint16)  # an odd-sized image, not a multiple of 32
+    write_sample(root, "006", rng.integers(0, 255, (61, 93, 3)).astype(np.uint8), label)
+    ckpt = constant_checkpoint(tmp_path / "c.safetensors", "layout3", 0)
+    result = evaluate_checkpoint(ckpt, root, device="cpu")
+    assert result["metrics"]["pixels"] == 61 * 93 + 64 * 96 - 9
+    paper = evaluate_checkpoint(ckpt, root, protocol="paper", device="cpu")
+    assert paper["images"] == 2
+
+
+def test_incomplete_checkpoint_is_a_clear_error(blocks, tmp_path):
+    path = constant_checkpoint(tmp_path / "c.safetensors", "layout3", 0)
+    model = {
+        k: v
+        for k, v in build_model(ModelSpec("deeplabv3plus_mobilenet_v2", 3)).state_dict().items()
+    }
+    meta = {"model": {"name": "deeplabv3plus_mobilenet_v2", "num_classes": 3}}  # no scheme
+    save_checkpoint(path, Checkpoint(meta, model))
+    with pytest.raises(CheckpointError, match="c.safetensors"):
+        evaluate_checkpoint(path, blocks, device="cpu")
+    assert json.loads(path.with_suffix(".json").read_text())["model"]["num_classes"] == 3
+
+
+def test_crop_must_suit_the_network(blocks, tmp_path):
+    config = load_config(None, ["data.crop=[50,50]", "data.batch_size=2", "train.device=cpu"])
+    with pytest.raises(ConfigError, match="multiples of 16"):
+        fit(config, blocks, tmp_path / "run")
+    assert not (tmp_path / "run").exists()
