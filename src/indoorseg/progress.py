@@ -35,7 +35,8 @@ class Reporter:
     @contextmanager
     def task(self, description: str, total: int | None, done: int = 0) -> Iterator[Callable]:
         """Yield ``advance(**fields)``; a ``loss`` field is shown beside the bar."""
-        if not self.enabled:
+        if not self.enabled or not self.console.is_terminal:
+            # Logs and pipes get the per-epoch lines only, not redrawn bars.
             yield lambda **fields: None
             return
         columns = [
