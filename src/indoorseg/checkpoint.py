@@ -11,9 +11,7 @@ nothing is ever unpickled, so a checkpoint cannot run code.
 from __future__ import annotations
 
 import json
-import os
 import random
-import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -22,7 +20,7 @@ import torch
 from safetensors import SafetensorError, safe_open
 from safetensors.torch import save_file
 
-from indoorseg.data.prepared import atomic_write_text, current_umask
+from indoorseg.files import atomic_path, atomic_write_text
 
 FORMAT = "indoorseg-checkpoint"
 FORMAT_VERSION = 1
@@ -102,16 +100,8 @@ def save_checkpoint(path: str | Path, ckpt: Checkpoint) -> Path:
     for prefix, group in (("model", ckpt.model), ("optim", ckpt.optim), ("rng", ckpt.rng)):
         for key, value in group.items():
             tensors[f"{prefix}.{key}"] = value.detach().to("cpu").contiguous().clone()
-    text = json.dumps(meta)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    os.close(fd)
-    try:
-        save_file(tensors, tmp, metadata={META_KEY: text})
-        os.chmod(tmp, 0o666 & ~current_umask())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    with atomic_path(path) as tmp:
+        save_file(tensors, str(tmp), metadata={META_KEY: json.dumps(meta)})
     atomic_write_text(path.with_suffix(".json"), json.dumps(meta, indent=1))
     return path
 

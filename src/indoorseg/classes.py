@@ -255,9 +255,7 @@ def scheme_from_dict(raw: dict, where: str = "scheme") -> Scheme:
         if names is None:  # nyu894: names come with the dataset, resolved in resolve_scheme
             classes: tuple[SchemeClass, ...] = ()
         else:
-            classes = tuple(
-                SchemeClass(n, (n,), c) for n, c in zip(names, palette(len(names)), strict=True)
-            )
+            classes = one_class_per_name(names)
     else:
         items = raw["classes"]
         if not isinstance(items, list) or not items:
@@ -293,13 +291,13 @@ def builtin_scheme_names() -> list[str]:
     return sorted(n for n in names if n != "spaces")
 
 
-def load_scheme(name_or_path: str | Path, space: LabelSpace | None = None) -> Scheme:
-    """A built-in scheme by name, or a scheme YAML file by path.
+def one_class_per_name(names: tuple[str, ...]) -> tuple[SchemeClass, ...]:
+    """``classes: all``: every class of a space is its own class, in palette colours."""
+    return tuple(SchemeClass(n, (n,), c) for n, c in zip(names, palette(len(names)), strict=True))
 
-    Args:
-        name_or_path: ``layout3`` or ``path/to/my_scheme.yaml``.
-        space: the dataset's label space; needed to expand ``classes: all`` over nyu894.
-    """
+
+def read_scheme_dict(name_or_path: str | Path) -> tuple[dict, str]:
+    """The YAML form of a built-in scheme or a scheme file, and where it came from."""
     path = Path(name_or_path)
     if path.suffix in (".yaml", ".yml"):
         if not path.is_file():
@@ -315,6 +313,17 @@ def load_scheme(name_or_path: str | Path, space: LabelSpace | None = None) -> Sc
             )
         text = resources.files("indoorseg.schemes").joinpath(f"{name_or_path}.yaml").read_text()
         raw, where = yaml.safe_load(text), f"scheme {name_or_path}"
+    return raw, where
+
+
+def load_scheme(name_or_path: str | Path, space: LabelSpace | None = None) -> Scheme:
+    """A built-in scheme by name, or a scheme YAML file by path.
+
+    Args:
+        name_or_path: ``layout3`` or ``path/to/my_scheme.yaml``.
+        space: the dataset's label space; needed to expand ``classes: all`` over nyu894.
+    """
+    raw, where = read_scheme_dict(name_or_path)
     scheme = scheme_from_dict(raw, where)
     if not scheme.classes:  # classes: all over a space that comes with the dataset
         if space is None or space.name != scheme.space:
@@ -322,11 +331,7 @@ def load_scheme(name_or_path: str | Path, space: LabelSpace | None = None) -> Sc
                 f"{where}: the {scheme.space} class names come with the dataset; "
                 f"use it on a dataset whose label space is {scheme.space}"
             )
-        classes = tuple(
-            SchemeClass(n, (n,), c)
-            for n, c in zip(space.names, palette(len(space.names)), strict=True)
-        )
-        scheme = Scheme(**{**scheme.__dict__, "classes": classes})
+        scheme = Scheme(**{**scheme.__dict__, "classes": one_class_per_name(space.names)})
     return scheme
 
 

@@ -181,25 +181,14 @@ def data_stats(
 @friendly
 def schemes():
     """List the built-in class schemes."""
-    from indoorseg.classes import builtin_scheme_names, load_scheme
+    from indoorseg.classes import builtin_scheme_names, read_scheme_dict, scheme_from_dict
 
     table = Table(title="class schemes")
     for col in ("name", "space", "void", "classes", "description"):
         table.add_column(col)
     for name in builtin_scheme_names():
-        try:
-            s = load_scheme(name)
-            count = str(s.num_classes)
-        except Exception:  # nyu894 takes its names from a dataset
-            s, count = load_scheme("nyu40"), "894"
-            s = type(s)(
-                **{
-                    **s.__dict__,
-                    "name": name,
-                    "space": "nyu894",
-                    "description": "the nyu894 label space, one class per label",
-                }
-            )
+        s = scheme_from_dict(*read_scheme_dict(name))
+        count = str(s.num_classes) if s.classes else "from the dataset"  # nyu894
         table.add_row(name, s.space, s.void, count, s.description)
     out.print(table)
 
@@ -246,8 +235,8 @@ def evaluate(
     device: Annotated[str, typer.Option(help="auto, cpu, cuda")] = "auto",
 ):
     """Score a trained model: metrics.json, metrics.md and confusion.png."""
-    from indoorseg.data.prepared import atomic_write_text
     from indoorseg.evaluation import evaluate_checkpoint, markdown_table
+    from indoorseg.files import atomic_write_text
 
     result = evaluate_checkpoint(
         run,

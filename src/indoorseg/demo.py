@@ -5,11 +5,12 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from indoorseg.checkpoint import read_meta
 from indoorseg.config import load_config
-from indoorseg.data.prepared import atomic_write_text
 from indoorseg.data.synthetic import synthesize
 from indoorseg.engine import fit
 from indoorseg.evaluation import evaluate_checkpoint
+from indoorseg.files import atomic_write_text
 from indoorseg.training import recipe_path
 
 RECIPE = "synthetic-demo"
@@ -29,16 +30,13 @@ def run_demo(out_dir: str | Path, n: int = 320, epochs: int | None = None, repor
         synthesize(data, n, (240, 320), seed=0, progress=lambda done, total: advance())
     config = load_config(recipe_path(RECIPE), [f"optim.epochs={epochs}"] if epochs else [])
     last = run / "last.safetensors"
-    if last.is_file() and (run / "metrics.jsonl").is_file():
-        done = len((run / "metrics.jsonl").read_text().splitlines())
-        if done < config.optim.epochs:
-            reporter.note(f"resuming the unfinished demo run in {run}")
-            train = fit(config, data, run, resume=True, reporter=reporter)
-        else:
-            reporter.note(f"reusing the finished demo run in {run}")
-            train = json.loads((run / "metrics.jsonl").read_text().splitlines()[-1])
+    if not last.is_file():
+        fit(config, data, run, reporter=reporter)
+    elif read_meta(last)["epoch"] < config.optim.epochs:  # epochs completed
+        reporter.note(f"resuming the unfinished demo run in {run}")
+        fit(config, data, run, resume=True, reporter=reporter)
     else:
-        train = fit(config, data, run, reporter=reporter)
+        reporter.note(f"reusing the finished demo run in {run}")
     results = {
         "standard": evaluate_checkpoint(run, data, "test", reporter=reporter),
         "paper": evaluate_checkpoint(run, data, "test", protocol="paper", reporter=reporter),
@@ -48,7 +46,6 @@ def run_demo(out_dir: str | Path, n: int = 320, epochs: int | None = None, repor
             "test",
             protocol="paper",
             top_left_crop=True,
-            out_dir=run / "eval" / "test-paper-crop",
             reporter=reporter,
         ),
     }
@@ -59,7 +56,8 @@ def run_demo(out_dir: str | Path, n: int = 320, epochs: int | None = None, repor
         "run": str(run),
         "epochs": len(records),
         "train_time_s": sum(r["epoch_time_s"] for r in records),
-        "last_epoch": train,
+        "last_epoch": records[-1],
+        "best": read_meta(last)["best"],
         "test": {k: v["metrics"] for k, v in results.items()},
     }
     atomic_write_text(out_dir / "summary.json", json.dumps(summary, indent=1))

@@ -39,7 +39,7 @@ from indoorseg.data.dataset import (
     SegmentationDataset,
     TrainTransform,
 )
-from indoorseg.data.prepared import atomic_write_text
+from indoorseg.files import atomic_write_text
 from indoorseg.metrics import ConfusionMatrix, summarize
 from indoorseg.models import ModelSpec, build_model, parse_name
 from indoorseg.runlog import RunLog

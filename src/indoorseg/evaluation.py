@@ -26,8 +26,9 @@ from torch.utils.data import DataLoader
 from indoorseg.checkpoint import CheckpointError, load_checkpoint, resolve
 from indoorseg.classes import Scheme, collapse_table, load_scheme, scheme_from_dict
 from indoorseg.data.dataset import SegmentationDataset
-from indoorseg.data.prepared import atomic_write_text, read_info
+from indoorseg.data.prepared import read_info
 from indoorseg.engine import predictions, scored_classes
+from indoorseg.files import atomic_path, atomic_write_text
 from indoorseg.metrics import ConfusionMatrix, PaperScores, summarize
 from indoorseg.models import ModelSpec, build_model
 from indoorseg.runtime import Runtime, make_runtime
@@ -44,6 +45,8 @@ class LoadedModel:
     scheme: Scheme
     meta: dict
     path: Path
+    train_data: dict  # the data section of the training config (crop, split_set...)
+    normalization: tuple[list[float], list[float]]  # (mean, std)
 
 
 def load_model(path: str | Path, runtime: Runtime, which: str = "best") -> LoadedModel:
@@ -55,11 +58,13 @@ def load_model(path: str | Path, runtime: Runtime, which: str = "best") -> Loade
         scheme = scheme_from_dict(ckpt.meta["scheme"], f"{path} scheme")
         model = build_model(spec)
         model.load_state_dict(ckpt.model, strict=True)
-        ckpt.meta["config"]["data"]["crop"], ckpt.meta["normalization"]["mean"]  # noqa: B018
+        train_data = ckpt.meta["config"]["data"]
+        norm = ckpt.meta["normalization"]
+        normalization = (norm["mean"], norm["std"])
     except (KeyError, TypeError, RuntimeError) as err:
         raise CheckpointError(f"{path}: incomplete or inconsistent checkpoint ({err})") from None
     model = runtime.prepare(model).eval()
-    return LoadedModel(model, spec, scheme, ckpt.meta, path)
+    return LoadedModel(model, spec, scheme, ckpt.meta, path, train_data, normalization)
 
 
 def evaluate_checkpoint(
@@ -91,23 +96,21 @@ def evaluate_checkpoint(
     reporter = reporter or Reporter(enabled=False)
     runtime = make_runtime(device, "auto", "auto")
     loaded = load_model(checkpoint, runtime)
-    split_set = split_set or loaded.meta["config"]["data"].get("split_set")
-    norm = loaded.meta["normalization"]
-    scheme = (
-        load_scheme(collapse_to, read_info(data_root).space()) if collapse_to else loaded.scheme
-    )
+    split_set = split_set or loaded.train_data.get("split_set")
+    space = read_info(data_root).space()
+    scheme = load_scheme(collapse_to, space) if collapse_to else loaded.scheme
     dataset = SegmentationDataset(
-        data_root, scheme, split, split_set, normalization=(norm["mean"], norm["std"])
+        data_root, scheme, split, split_set, normalization=loaded.normalization
     )
     table = None
     if collapse_to:
-        table = collapse_table(loaded.scheme, scheme, dataset.info.space()).astype(np.int64)
+        table = collapse_table(loaded.scheme, scheme, space).astype(np.int64)
         # A fine class that falls on the coarse ignore label (layout3 "other" scored in
         # layout3-ignore) becomes one extra "unscored" id: a wrong answer, never a skipped one.
         table[table == scheme.ignore_index] = scheme.num_classes
         table = torch.from_numpy(table)
     loader = DataLoader(dataset, batch_size=1, num_workers=2)  # whole images of any size
-    crop = tuple(loaded.meta["config"]["data"]["crop"]) if top_left_crop else None
+    crop = tuple(loaded.train_data["crop"]) if top_left_crop else None
 
     # One id past the scheme's classes stands for "unscored": collapsed predictions of no
     # coarse class, and in the paper protocol the unlabelled class of a scheme that ignores it.
@@ -223,7 +226,8 @@ def plot_confusion(mat: np.ndarray, names: list[str], path: Path, title: str = "
     ax.set_xlabel("predicted")
     ax.set_ylabel("true")
     fig.tight_layout()
-    tmp = path.with_name(f".{path.name}.tmp.png")
-    fig.savefig(tmp, dpi=100)
-    plt.close(fig)
-    tmp.replace(path)
+    try:
+        with atomic_path(path) as tmp:
+            fig.savefig(tmp, dpi=100, format="png")
+    finally:
+        plt.close(fig)

@@ -23,8 +23,8 @@ class RunLog:
             self.records = [
                 r for r in map(json.loads, filter(None, lines)) if r["epoch"] <= resume_epoch
             ]
-        self._rewrite()
-        self.tensorboard = None
+        self.jsonl.write_text("".join(json.dumps(r) + "\n" for r in self.records))
+        self._write_csv()
         try:
             from torch.utils.tensorboard import SummaryWriter
 
@@ -32,8 +32,7 @@ class RunLog:
         except Exception:  # tensorboard is optional
             self.tensorboard = None
 
-    def _rewrite(self) -> None:
-        self.jsonl.write_text("".join(json.dumps(r) + "\n" for r in self.records))
+    def _write_csv(self) -> None:
         keys: list[str] = []
         for record in self.records:
             keys += [k for k in record if k not in keys]
@@ -46,7 +45,7 @@ class RunLog:
         self.records.append(record)
         with self.jsonl.open("a") as f:
             f.write(json.dumps(record) + "\n")
-        self._rewrite()  # the CSV header may grow (validation every few epochs)
+        self._write_csv()  # rewritten whole: its header may grow (validation every few epochs)
         if self.tensorboard is not None:
             for key, value in record.items():
                 if isinstance(value, int | float) and key != "epoch":

@@ -27,6 +27,7 @@ import numpy as np
 from PIL import Image
 
 from indoorseg.classes import BUILTIN_SPACES, LabelSpace, nyu894_space
+from indoorseg.files import atomic_write_text
 
 FORMAT = "indoorseg-prepared"
 FORMAT_VERSION = 1
@@ -116,26 +117,6 @@ def write_info(root: str | Path, info: PreparedInfo) -> None:
     info.counts = {s: {k: len(v) for k, v in parts.items()} for s, parts in info.splits.items()}
     payload = {"format": FORMAT, "version": FORMAT_VERSION, **asdict(info)}
     atomic_write_text(Path(root) / "dataset.json", json.dumps(payload, indent=1))
-
-
-def atomic_write_text(path: Path, text: str) -> None:
-    """Write a file through a temporary file in the same folder, then rename."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        os.chmod(tmp, 0o666 & ~current_umask())  # mkstemp makes 0600; give the usual mode
-        with os.fdopen(fd, "w") as f:
-            f.write(text)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
-def current_umask() -> int:
-    mask = os.umask(0)
-    os.umask(mask)
-    return mask
 
 
 def depth_to_mm(depth_m: np.ndarray) -> np.ndarray:
