@@ -1,19 +1,24 @@
 import numpy as np
 import pytest
 import scipy.io as sio
+import torch
 import yaml
 
 from indoorseg.classes import (
     BUILTIN_SPACES,
     IGNORE_INDEX,
+    LabelSpace,
+    Scheme,
     SchemeError,
     builtin_scheme_names,
     collapse_table,
     colorize,
     load_scheme,
     nyu894_space,
+    one_class_per_name,
     scheme_from_dict,
 )
+from indoorseg.metrics import ConfusionMatrix
 
 from conftest import shared_nyu
 
@@ -141,3 +146,56 @@ def test_real_metadata_agrees_with_builtin_spaces():
     assert [int(i) for i in np.flatnonzero(lut == 0)] == [4, 11, 21]  # ceiling, floor, wall
     wide = collapse_table(scheme, load_scheme("layout3"), raw)
     assert wide[3] == 0 and wide[0] == 1  # raw 4 (ceiling) -> background; raw 1 (book) -> object
+
+
+# --- ignore labels of wide schemes ------------------------------------------------------
+
+
+@pytest.mark.parametrize("n", [253, 254, 255, 256, 300])
+@pytest.mark.parametrize("void", ["ignore", "class"])
+def test_ignore_label_is_never_a_class_id(n, void):
+    """The ignore label and the "unscored" id one past the classes (evaluation) must both
+    lie outside the class ids: 255 serves up to 254 classes, 65535 past that."""
+    named = n - (void == "class")
+    space = LabelSpace("wide", tuple(f"class{i}" for i in range(1, named + 1)))
+    scheme = Scheme("wide", "wide", void, one_class_per_name(space.names))
+    assert scheme.num_classes == n
+    assert scheme.ignore_index > scheme.num_classes  # room for the unscored id n
+    assert scheme.ignore_index == (IGNORE_INDEX if n <= 254 else 65535)
+    assert np.iinfo(scheme.label_dtype).max >= scheme.ignore_index
+    lut = scheme.lut(space)
+    assert lut.dtype == scheme.label_dtype
+    # every class keeps its own id, unlabelled pixels get the void id, nothing collides
+    assert lut[1:].tolist() == list(range(named))
+    assert lut[0] == (scheme.ignore_index if void == "ignore" else named)
+    # and the last class is counted, not skipped as if it were the ignore label
+    confusion = ConfusionMatrix(scheme.num_classes, scheme.ignore_index)
+    labels = torch.from_numpy(lut.astype(np.int64))
+    confusion.update(labels, labels.clamp(max=n - 1))
+    counts = confusion.numpy().diagonal()
+    assert counts[n - 1] >= 1 and counts.sum() == named + (void == "class")
+
+
+# --- collapsing keeps "other" when both schemes score it --------------------------------
+
+
+def test_collapse_of_a_void_class_scheme_keeps_other():
+    layout3 = load_scheme("layout3")
+    same = collapse_table(layout3, layout3, NYU40)
+    assert same[:3].tolist() == [0, 1, 2]  # background, object, other -> themselves
+    seating = scheme_from_dict(
+        {
+            "name": "seating",
+            "space": "nyu40",
+            "void": "class",
+            "classes": [
+                {"name": "seat", "members": ["chair", "sofa", "bed"]},
+                {"name": "room", "members": ["wall", "floor", "ceiling"]},
+                {"name": "rest", "members": "rest"},
+            ],
+        }
+    )
+    table = collapse_table(seating, layout3, NYU40)
+    # seat -> object, room -> background, rest -> object, other (void id 3) -> other
+    assert table[:4].tolist() == [1, 0, 1, 2]
+    assert table[seating.ignore_index] == layout3.ignore_index

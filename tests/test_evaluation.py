@@ -110,3 +110,28 @@ def test_crop_must_suit_the_network(blocks, tmp_path):
     with pytest.raises(ConfigError, match="multiples of 16"):
         fit(config, blocks, tmp_path / "run")
     assert not (tmp_path / "run").exists()
+
+
+def test_collapse_is_applied_to_the_predictions(blocks, tmp_path):
+    # nyu40 "cabinet" (train id 2) is an object; uncollapsed, id 2 would read as layout3
+    # "other" and the object IoU would be 0.
+    cabinet = load_scheme("nyu40").class_names.index("cabinet")
+    ckpt = constant_checkpoint(tmp_path / "cabinet.safetensors", "nyu40", answer=cabinet)
+    result = evaluate_checkpoint(ckpt, blocks, collapse_to="layout3", device="cpu")
+    per_class = result["metrics"]["per_class_iou"]
+    assert result["collapsed"] and result["scheme"] == "layout3"
+    assert 0 < per_class["object"] < 1 and per_class["background"] == 0.0
+    # every chair pixel of the test images (nyu40 chair -> object) is right
+    assert result["confusion_matrix"][1][1] > 0 and result["confusion_matrix"][0][1] > 0
+
+
+def test_collapse_into_the_same_void_class_keeps_other(blocks, tmp_path):
+    ckpt = constant_checkpoint(tmp_path / "other.safetensors", "layout3", answer=2)
+    paper = evaluate_checkpoint(ckpt, blocks, protocol="paper", collapse_to="layout3",
+                                device="cpu")  # fmt: skip
+    # "other" stays "other": the 9 unlabelled pixels of each image are right
+    assert paper["metrics"]["pixel_accuracy"] == pytest.approx(9 / (64 * 96))
+    standard = evaluate_checkpoint(ckpt, blocks, collapse_to="layout3", device="cpu")
+    # predicting "other" on labelled pixels is wrong, never skipped
+    assert standard["metrics"]["pixel_accuracy"] == 0.0
+    assert standard["metrics"]["pixels"] == 2 * (64 * 96 - 9)
