@@ -13,7 +13,7 @@ import pytest
 from typer.testing import CliRunner
 
 from indoorseg.cli import app
-from indoorseg.data.nyuv2 import read_meta
+from indoorseg.data.nyuv2_meta import read_nyu_meta
 from indoorseg.data.prepared import read_info
 
 from conftest import shared_nyu
@@ -36,7 +36,7 @@ def mirror(tmp_path, monkeypatch):
     root.mkdir()
     for name in ("splits.mat", "classMapping40.mat", "class13Mapping.mat"):
         shutil.copy(meta / name, root / name)
-    names = read_meta(meta).raw_names
+    names = read_nyu_meta(meta).raw_names
     write_fake_nyu_mat(root / "nyu_depth_v2_labeled.mat", n=1449, height=6, width=8, names=names)
     handler = functools.partial(QuietHandler, directory=str(root))
     server = ThreadingHTTPServer(("127.0.0.1", 0), handler)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import io
 import threading
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -11,6 +12,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from rich.console import Console
 
 from indoorseg.data import download as dl
 from indoorseg.data.download import (
@@ -19,8 +21,8 @@ from indoorseg.data.download import (
     download,
     download_nyuv2,
     nyuv2_files,
-    rich_progress,
 )
+from indoorseg.progress import Reporter
 
 CHUNK = 8 * 1024
 
@@ -218,7 +220,8 @@ def test_unpinned_file_records_checksum_then_skips(server, tmp_path: Path) -> No
 
 def test_download_nyuv2_fetches_all(server, tmp_path: Path) -> None:
     files = [serve(server, f"f{i}.mat", payload(50_000, seed=i), pinned=i > 0) for i in range(3)]
-    with rich_progress() as progress:
+    console = Console(file=io.StringIO(), force_terminal=True)  # draws the bars
+    with Reporter(console=console).transfers() as progress:
         paths = download_nyuv2(tmp_path, files, progress)
     assert paths == [tmp_path / f"f{i}.mat" for i in range(3)]
     assert [p.read_bytes() for p in paths] == [payload(50_000, seed=i) for i in range(3)]

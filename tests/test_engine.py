@@ -7,7 +7,7 @@ import torch
 
 from indoorseg.checkpoint import load_checkpoint, read_meta
 from indoorseg.config import load_config
-from indoorseg.engine import fit
+from indoorseg.training import train
 
 TINY = [
     "model.name=deeplabv3plus_mobilenet_v2",
@@ -64,7 +64,7 @@ class InterruptAt:
 
 def test_fit_writes_logs_and_checkpoints(blocks, tmp_path):
     run = tmp_path / "run"
-    result = fit(tiny_config(), blocks, run)
+    result = train(tiny_config(), blocks, run)
     assert result["epoch"] == 2 and result["best"]["epoch"] in (1, 2)
     for name in (
         "last.safetensors",
@@ -92,21 +92,21 @@ def test_fit_writes_logs_and_checkpoints(blocks, tmp_path):
 def test_resume_at_epoch_boundary_is_exact(blocks, tmp_path):
     # A constant learning rate, so that a 1-epoch first leg has the same schedule; the
     # mid-epoch test below covers the poly scheduler's state.
-    fit(tiny_config("optim.scheduler=none"), blocks, tmp_path / "straight")
-    fit(tiny_config("optim.scheduler=none", "optim.epochs=1"), blocks, tmp_path / "split")
-    fit(tiny_config("optim.scheduler=none"), blocks, tmp_path / "split", resume=True)
+    train(tiny_config("optim.scheduler=none"), blocks, tmp_path / "straight")
+    train(tiny_config("optim.scheduler=none", "optim.epochs=1"), blocks, tmp_path / "split")
+    train(tiny_config("optim.scheduler=none"), blocks, tmp_path / "split", resume=True)
     assert_same_weights(weights(tmp_path / "straight"), weights(tmp_path / "split"))
     assert len((tmp_path / "split" / "metrics.jsonl").read_text().splitlines()) == 2
 
 
 def test_ctrl_c_mid_epoch_leaves_an_exact_resume_point(blocks, tmp_path):
-    fit(tiny_config(), blocks, tmp_path / "straight")
+    train(tiny_config(), blocks, tmp_path / "straight")
     run = tmp_path / "interrupted"
     with pytest.raises(KeyboardInterrupt):
-        fit(tiny_config(), blocks, run, reporter=InterruptAt(epoch=2, step=2))
+        train(tiny_config(), blocks, run, reporter=InterruptAt(epoch=2, step=2))
     meta = read_meta(run / "last.safetensors")
     assert (meta["epoch"], meta["step"]) == (1, 2)  # in epoch 2 (0-based 1), after 2 steps
-    fit(tiny_config(), blocks, run, resume=True)
+    train(tiny_config(), blocks, run, resume=True)
     assert_same_weights(weights(tmp_path / "straight"), weights(run))
 
 
@@ -134,7 +134,7 @@ def test_tiny_model_overfits_four_synthetic_rooms(tmp_path):
             "train.device=cpu",
         ],
     )
-    result = fit(config, data, tmp_path / "run")
+    result = train(config, data, tmp_path / "run")
     assert result["val_mean_iou"] >= 0.9
     records = [line for line in (tmp_path / "run" / "metrics.jsonl").read_text().splitlines()]
     assert len(records) == 60

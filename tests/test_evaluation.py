@@ -2,19 +2,21 @@
 incomplete checkpoints. Models here are built by hand so their answers are known."""
 
 import json
+from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
 
-from indoorseg.checkpoint import Checkpoint, CheckpointError, save_checkpoint
+from indoorseg.checkpoint import Checkpoint, CheckpointError, checkpoint_meta, save_checkpoint
 from indoorseg.classes import load_scheme
 from indoorseg.config import ConfigError, load_config
 from indoorseg.data.prepared import read_info, write_info, write_sample
-from indoorseg.engine import checkpoint_meta, fit
 from indoorseg.evaluation import evaluate_checkpoint
 from indoorseg.metrics import ConfusionMatrix
 from indoorseg.models import ModelSpec, build_model
+from indoorseg.runlog import write_run_info
+from indoorseg.training import train
 
 from conftest import write_blocks_dataset
 
@@ -108,7 +110,7 @@ def test_incomplete_checkpoint_is_a_clear_error(blocks, tmp_path):
 def test_crop_must_suit_the_network(blocks, tmp_path):
     config = load_config(None, ["data.crop=[50,50]", "data.batch_size=2", "train.device=cpu"])
     with pytest.raises(ConfigError, match="multiples of 16"):
-        fit(config, blocks, tmp_path / "run")
+        train(config, blocks, tmp_path / "run")
     assert not (tmp_path / "run").exists()
 
 
@@ -135,3 +137,49 @@ def test_collapse_into_the_same_void_class_keeps_other(blocks, tmp_path):
     # predicting "other" on labelled pixels is wrong, never skipped
     assert standard["metrics"]["pixel_accuracy"] == 0.0
     assert standard["metrics"]["pixels"] == 2 * (64 * 96 - 9)
+
+
+def test_scoring_a_run_on_two_datasets_keeps_both_results(tmp_path):
+    trained_on = write_blocks_dataset(tmp_path / "blocks")
+    other = write_blocks_dataset(tmp_path / "elsewhere" / "blocks", n=5)  # the same name
+    run = tmp_path / "run"
+    constant_checkpoint(run / "best.safetensors", "layout3", 0)
+    write_run_info(run, {"data": str(trained_on.resolve())})
+
+    own = evaluate_checkpoint(run, trained_on, device="cpu")
+    assert Path(own["out_dir"]) == run / "eval" / "test-standard"  # where it always was
+    foreign = evaluate_checkpoint(run, other, device="cpu")
+    assert Path(foreign["out_dir"]).parent.name.startswith("blocks-")
+    assert Path(foreign["out_dir"]).parent.parent == run / "eval"
+    kept = [json.loads((Path(r["out_dir"]) / "metrics.json").read_text()) for r in (own, foreign)]
+    assert [k["dataset"] for k in kept] == [str(trained_on), str(other)]
+
+    # scoring the same thing again replaces its own results whole, nothing left beside them
+    again = evaluate_checkpoint(run, other, device="cpu")
+    assert again["out_dir"] == foreign["out_dir"]
+    assert sorted(p.name for p in Path(again["out_dir"]).iterdir()) == [
+        "confusion.png",
+        "metrics.json",
+        "metrics.md",
+    ]
+    assert sorted(p.name for p in (run / "eval").iterdir()) == sorted(
+        [Path(foreign["out_dir"]).parent.name, "test-standard"]
+    )
+
+
+def test_a_checkpoint_without_run_records_keys_every_dataset(blocks, tmp_path):
+    ckpt = constant_checkpoint(tmp_path / "loose" / "c.safetensors", "layout3", 0)
+    result = evaluate_checkpoint(ckpt, blocks, protocol="paper", collapse_to="layout3",
+                                 device="cpu")  # fmt: skip
+    out = Path(result["out_dir"])
+    assert out.name == "test-paper-to-layout3" and out.parent.name.startswith("blocks-")
+
+
+def test_a_report_never_replaces_a_folder_of_other_files(blocks, tmp_path):
+    ckpt = constant_checkpoint(tmp_path / "c.safetensors", "layout3", 0)
+    mine = tmp_path / "mine"
+    mine.mkdir()
+    (mine / "notes.txt").write_text("keep me")
+    with pytest.raises(ValueError, match="other than a report"):
+        evaluate_checkpoint(ckpt, blocks, device="cpu", out_dir=mine)
+    assert (mine / "notes.txt").read_text() == "keep me"

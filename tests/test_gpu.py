@@ -4,9 +4,9 @@ import pytest
 import torch
 
 from indoorseg.config import load_config
-from indoorseg.engine import fit
 from indoorseg.evaluation import evaluate_checkpoint
 from indoorseg.runtime import make_runtime
+from indoorseg.training import train
 
 pytestmark = [
     pytest.mark.gpu,
@@ -32,7 +32,7 @@ def test_train_on_cuda_then_evaluate_on_cpu_and_cuda_agree(blocks, tmp_path):
             "optim.lr=1e-3",
         ],
     )
-    result = fit(config, blocks, tmp_path / "run")
+    result = train(config, blocks, tmp_path / "run")
     assert result["train_loss"] < 1.2
     on_cuda = evaluate_checkpoint(tmp_path / "run", blocks, device="cuda")
     on_cpu = evaluate_checkpoint(tmp_path / "run", blocks, device="cpu")

@@ -11,7 +11,8 @@ import numpy as np
 import pytest
 
 from indoorseg.classes import BUILTIN_SPACES
-from indoorseg.data.nyuv2 import make_splits, prepare_nyuv2, read_meta
+from indoorseg.data.nyuv2 import make_splits, prepare_nyuv2
+from indoorseg.data.nyuv2_meta import read_nyu_meta
 from indoorseg.data.prepared import (
     DatasetError,
     depth_to_mm,
@@ -38,7 +39,7 @@ def real_meta_dir() -> Path:
 def real_prepared(real_meta_dir, tmp_path_factory):
     """A fake .mat of all 1449 images (6x8, real class names) prepared with the real meta."""
     root = tmp_path_factory.mktemp("real")
-    names = read_meta(real_meta_dir).raw_names
+    names = read_nyu_meta(real_meta_dir).raw_names
     arrays = write_fake_nyu_mat(root / MAT, n=1449, height=6, width=8, names=names)
     calls = []
     out = prepare_nyuv2(
@@ -72,7 +73,7 @@ def prepare_fails(mat: Path, meta: Path, out: Path, **kwargs) -> str:
 
 
 def test_read_real_meta(real_meta_dir):
-    meta = read_meta(real_meta_dir)
+    meta = read_nyu_meta(real_meta_dir)
     assert len(meta.raw_names) == 894 and len(set(meta.raw_names)) == 894
     assert meta.raw_names[3] == "ceiling" and meta.raw_names[10] == "floor"
     assert len(meta.train_ids) == 795 and len(meta.test_ids) == 654
@@ -92,7 +93,7 @@ def test_read_real_meta(real_meta_dir):
 def test_prepare_with_real_meta(real_prepared, real_meta_dir):
     out, arrays, calls = real_prepared
     info = read_info(out)
-    meta = read_meta(real_meta_dir)
+    meta = read_nyu_meta(real_meta_dir)
     assert (info.name, info.label_space, info.default_split_set) == ("nyuv2", "nyu894", "official")
     assert info.class_names == meta.raw_names
     assert info.mappings == {"nyu40": meta.to_nyu40.tolist()}
@@ -121,7 +122,7 @@ def test_prepare_with_real_meta(real_prepared, real_meta_dir):
 
 
 def test_names_must_match_real_meta(real_meta_dir, tmp_path):
-    names = read_meta(real_meta_dir).raw_names
+    names = read_nyu_meta(real_meta_dir).raw_names
     names[10] = "flor"
     write_fake_nyu_mat(tmp_path / MAT, n=2, height=4, width=4, names=names)
     message = prepare_fails(tmp_path / MAT, real_meta_dir, tmp_path / "out")

@@ -1,4 +1,5 @@
-"""Checkpoints: safetensors tensors plus JSON metadata, safe to load, written atomically.
+"""Checkpoints: the one owner of their layout. Safetensors tensors plus JSON metadata,
+safe to load, written atomically.
 
 One file ``NAME.safetensors`` holds the model weights (``model.*``) and, for resuming,
 the optimizer tensors (``optim.*``) and RNG states (``rng.*``); its header carries the
@@ -6,6 +7,9 @@ JSON metadata (format version, model spec, scheme, normalisation, resolved confi
 metrics, epoch/step, optimizer hyper-parameters, scheduler state). A readable copy of the
 metadata sits beside it as ``NAME.json``. Loading parses JSON and raw tensors only:
 nothing is ever unpickled, so a checkpoint cannot run code.
+
+Writers go through ``TrainState.save``; readers through ``read_model`` (to rebuild and
+feed a model), ``read_progress`` (how far a run got) and ``TrainState.restore``.
 """
 
 from __future__ import annotations
@@ -19,16 +23,20 @@ import numpy as np
 import torch
 from safetensors import SafetensorError, safe_open
 from safetensors.torch import save_file
+from torch import nn
 
+from indoorseg import __version__
+from indoorseg.classes import Scheme, scheme_from_dict, scheme_to_dict
+from indoorseg.config import Config
+from indoorseg.data.dataset import IMAGENET_MEAN, IMAGENET_STD
+from indoorseg.errors import CheckpointError
 from indoorseg.files import atomic_path, atomic_write_text
+from indoorseg.models import ModelSpec
 
 FORMAT = "indoorseg-checkpoint"
 FORMAT_VERSION = 1
 META_KEY = "indoorseg"
-
-
-class CheckpointError(ValueError):
-    """A checkpoint file is missing, malformed or of another format version."""
+LAST, BEST = "last.safetensors", "best.safetensors"  # the two checkpoints of a run folder
 
 
 @dataclass
@@ -148,7 +156,7 @@ def load_checkpoint(path: str | Path, map_location: str = "cpu") -> Checkpoint:
 def _check_path(path: str | Path) -> Path:
     path = Path(path)
     if path.is_dir():
-        for name in ("best.safetensors", "last.safetensors"):
+        for name in (BEST, LAST):
             if (path / name).is_file():
                 return path / name
         raise CheckpointError(f"{path}: no best.safetensors or last.safetensors in this run folder")
@@ -163,3 +171,114 @@ def resolve(path: str | Path, which: str = "best") -> Path:
     if path.is_dir() and (path / f"{which}.safetensors").is_file():
         return path / f"{which}.safetensors"
     return _check_path(path)
+
+
+# --- what the metadata says -----------------------------------------------------------
+
+
+def checkpoint_meta(config: Config, spec: ModelSpec, scheme: Scheme, **extra) -> dict:
+    """The metadata every checkpoint carries, plus ``extra`` (epoch, metrics...)."""
+    return {
+        "indoorseg_version": __version__,
+        "model": spec.to_dict(),
+        "scheme": scheme_to_dict(scheme),
+        "normalization": {"mean": list(IMAGENET_MEAN), "std": list(IMAGENET_STD)},
+        "config": config.to_dict(),
+        **extra,
+    }
+
+
+@dataclass(frozen=True)
+class ModelRecord:
+    """What a checkpoint holds about its model: enough to rebuild it and feed it.
+
+    Attributes:
+        train_data: the data section of the training config (crop, split_set...).
+        normalization: (mean, std) per channel that the model was trained with.
+    """
+
+    path: Path
+    spec: ModelSpec
+    scheme: Scheme
+    weights: dict[str, torch.Tensor]
+    train_data: dict
+    normalization: tuple[list[float], list[float]]
+
+
+def read_model(path: str | Path, which: str = "best") -> ModelRecord:
+    """A checkpoint file, or a run folder's ``which`` checkpoint, read for inference."""
+    path = resolve(path, which)
+    ckpt = load_checkpoint(path)
+    try:
+        spec = ModelSpec.from_dict(ckpt.meta["model"])
+        scheme = scheme_from_dict(ckpt.meta["scheme"], f"{path} scheme")
+        norm = ckpt.meta["normalization"]
+        normalization = (list(norm["mean"]), list(norm["std"]))
+        train_data = dict(ckpt.meta["config"]["data"])
+    except (KeyError, TypeError) as err:
+        raise CheckpointError(f"{path}: incomplete or inconsistent checkpoint ({err})") from None
+    return ModelRecord(path, spec, scheme, ckpt.model, train_data, normalization)
+
+
+@dataclass(frozen=True)
+class Progress:
+    """How far the run of a checkpoint got: epochs completed, steps into the next one,
+    and the best validation score so far (``{"mean_iou", "epoch"}``)."""
+
+    epoch: int
+    step: int
+    best: dict
+
+
+def read_progress(path: str | Path) -> Progress:
+    """The progress recorded in a checkpoint (metadata only, no tensors read)."""
+    meta = read_meta(path)
+    try:
+        return Progress(int(meta["epoch"]), int(meta["step"]), dict(meta.get("best") or {}))
+    except (KeyError, TypeError, ValueError) as err:
+        raise CheckpointError(f"{path}: no training progress recorded ({err})") from None
+
+
+# --- a training run's state -------------------------------------------------------------
+
+
+@dataclass
+class TrainState:
+    """Everything a resumed run must get back, and how to save and restore it."""
+
+    config: Config
+    spec: ModelSpec
+    scheme: Scheme
+    model: nn.Module
+    optimizer: torch.optim.Optimizer
+    scheduler: torch.optim.lr_scheduler.LRScheduler
+    scaler: torch.amp.GradScaler
+    best: dict = field(default_factory=lambda: {"mean_iou": -1.0, "epoch": None})
+
+    def save(self, path: Path, epoch: int, step: int, metrics: dict | None = None) -> None:
+        """Write a checkpoint ``epoch`` epochs and ``step`` further steps into the run."""
+        optim_tensors, optim_meta = optimizer_state(self.optimizer)
+        rng_tensors, rng_meta = rng_state()
+        meta = checkpoint_meta(
+            self.config, self.spec, self.scheme,
+            epoch=epoch, step=step, metrics=metrics or {}, best=self.best,
+            optimizer=optim_meta, scheduler=self.scheduler.state_dict(),
+            scaler=self.scaler.state_dict(), rng=rng_meta,
+        )  # fmt: skip
+        model_state = self.model.state_dict()
+        save_checkpoint(path, Checkpoint(meta, model_state, optim_tensors, rng_tensors))
+
+    def restore(self, path: Path) -> tuple[int, int]:
+        """Load a ``last`` checkpoint; returns (epoch, step) to continue from."""
+        ckpt = load_checkpoint(path)
+        try:
+            self.model.load_state_dict(ckpt.model)
+            load_optimizer_state(self.optimizer, ckpt.optim, ckpt.meta["optimizer"])
+            self.scheduler.load_state_dict(ckpt.meta["scheduler"])
+            if ckpt.meta.get("scaler"):
+                self.scaler.load_state_dict(ckpt.meta["scaler"])
+            set_rng_state(ckpt.rng, ckpt.meta["rng"])
+            self.best = ckpt.meta.get("best", self.best)
+            return ckpt.meta["epoch"], ckpt.meta["step"]
+        except (KeyError, RuntimeError, ValueError) as err:
+            raise CheckpointError(f"{path}: cannot resume from it ({err})") from None

@@ -23,14 +23,12 @@ from pathlib import Path
 import numpy as np
 import yaml
 
+from indoorseg.errors import SchemeError
+
 IGNORE_INDEX = 255  # label of ignored pixels for schemes of at most 255 classes
 WIDE_IGNORE_INDEX = 65535  # ... and for wider ones (nyu894)
 UNLABELLED = 0
 VOID_POLICIES = ("class", "ignore")
-
-
-class SchemeError(ValueError):
-    """A class scheme or label space is malformed or does not fit the data."""
 
 
 @dataclass(frozen=True)
@@ -252,7 +250,7 @@ def scheme_from_dict(raw: dict, where: str = "scheme") -> Scheme:
     if raw["classes"] == "all":
         space = BUILTIN_SPACES.get(raw["space"])
         names = space.names if space else None
-        if names is None:  # nyu894: names come with the dataset, resolved in resolve_scheme
+        if names is None:  # nyu894: names come with the dataset, filled in by load_scheme
             classes: tuple[SchemeClass, ...] = ()
         else:
             classes = one_class_per_name(names)

@@ -1,7 +1,9 @@
-"""Training recipes: one dataclass tree filled from YAML, with dotted command-line overrides.
+"""Training recipes: one dataclass tree filled from YAML, with dotted overrides.
 
-Values are parsed with ``yaml.safe_load`` (never ``eval``); unknown keys are rejected with
-the nearest valid key. The resolved config is written into the run folder and checkpoint.
+Recipes are files, or names of the built-in ones in ``indoorseg/configs``. Values are
+parsed with ``yaml.safe_load`` (never ``eval``); unknown keys are rejected with the nearest
+valid key; ``check_config`` refuses values that would only fail later, before any data is
+read. The resolved config is written into the run folder and the checkpoint.
 """
 
 from __future__ import annotations
@@ -11,13 +13,13 @@ import difflib
 import types
 import typing
 from dataclasses import dataclass, field
+from importlib import resources
 from pathlib import Path
 
 import yaml
 
-
-class ConfigError(ValueError):
-    """A recipe or an override is invalid; the message names the key and the file."""
+from indoorseg.errors import ConfigError
+from indoorseg.models import parse_name
 
 
 @dataclass
@@ -182,3 +184,40 @@ def load_config(path: str | Path | None, overrides: list[str] | None = None) -> 
 
 def dump_config(config: Config) -> str:
     return yaml.safe_dump(config.to_dict(), sort_keys=False)
+
+
+def recipe_names() -> list[str]:
+    """The built-in recipes (``paper``, ``nyu40``...)."""
+    files = resources.files("indoorseg.configs").iterdir()
+    return sorted(f.name[:-5] for f in files if f.name.endswith(".yaml"))
+
+
+def recipe_path(name_or_path: str | Path) -> Path:
+    """A recipe file: a path, or the name of a built-in recipe."""
+    path = Path(name_or_path)
+    if path.suffix in (".yaml", ".yml") or path.exists():
+        if not path.is_file():
+            raise ConfigError(f"recipe not found: {path}")
+        return path
+    if str(name_or_path) not in recipe_names():
+        raise ConfigError(
+            f"unknown recipe {str(name_or_path)!r}; built in: {', '.join(recipe_names())}"
+        )
+    return Path(str(resources.files("indoorseg.configs").joinpath(f"{name_or_path}.yaml")))
+
+
+def load_recipe(name_or_path: str | Path, overrides: list[str] | None = None) -> Config:
+    """A built-in recipe by name, or a recipe file, with ``section.key=value`` overrides."""
+    return load_config(recipe_path(name_or_path), overrides)
+
+
+def check_config(config: Config) -> None:
+    """Fail on what would only break later, before any data is read or model built."""
+    parse_name(config.model.name)
+    d = config.data
+    if len(d.crop) != 2 or any(c <= 0 or c % 16 for c in d.crop):
+        raise ConfigError(f"data.crop must be [height, width], multiples of 16; got {d.crop}")
+    if len(d.scale) != 2 or not 0 < d.scale[0] <= d.scale[1]:
+        raise ConfigError(f"data.scale must be [min, max] with 0 < min <= max; got {d.scale}")
+    if d.batch_size < 2:
+        raise ConfigError("data.batch_size must be at least 2 (batch norm needs 2 samples)")

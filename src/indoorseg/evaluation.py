@@ -1,4 +1,4 @@
-"""Scoring a trained model on a split: the standard protocol, the paper's, and collapsing.
+"""Scoring a model on a split: the standard protocol, the paper's, and collapsing.
 
 ``standard``: whole images at full resolution, one confusion matrix over the split,
 unlabelled pixels ignored (the void class, if the model has one, is not scored, and
@@ -10,224 +10,221 @@ optionally on the top-left training-size crop only.
 
 ``collapse_to``: predictions of a finer scheme mapped into a coarser one (nyu40 ->
 layout3) before scoring, so a 40-class model and a 3-class model meet on equal terms.
+
+The scorers take ``(label, prediction)`` pairs, so validation during training and
+``evaluate_checkpoint`` share them. Results of a checkpoint go to a folder keyed by what
+was scored (``results_dir``): scoring a run on another dataset never overwrites anything.
 """
 
 from __future__ import annotations
 
-import json
+import hashlib
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import torch
-from torch import nn
 from torch.utils.data import DataLoader
 
-from indoorseg.checkpoint import CheckpointError, load_checkpoint, resolve
-from indoorseg.classes import Scheme, collapse_table, load_scheme, scheme_from_dict
+from indoorseg.classes import LabelSpace, Scheme, collapse_table, load_scheme
 from indoorseg.data.dataset import SegmentationDataset
 from indoorseg.data.prepared import read_info
-from indoorseg.engine import predictions, scored_classes
-from indoorseg.files import atomic_path, atomic_write_text
+from indoorseg.errors import UsageError
+from indoorseg.inference import LoadedModel, load_model, predictions
 from indoorseg.metrics import ConfusionMatrix, PaperScores, summarize
-from indoorseg.models import ModelSpec, build_model
+from indoorseg.progress import Reporter
+from indoorseg.reports import write_report
+from indoorseg.runlog import read_run_info
 from indoorseg.runtime import Runtime, make_runtime
 
-PROTOCOLS = ("standard", "paper")
+Pairs = Iterable[tuple[torch.Tensor, torch.Tensor]]  # (label, predicted ids), (B, H, W) each
+UNSCORED = "(unscored)"
 
 
-@dataclass
-class LoadedModel:
-    """A model rebuilt from a checkpoint, with what it was trained on."""
-
-    model: nn.Module
-    spec: ModelSpec
-    scheme: Scheme
-    meta: dict
-    path: Path
-    train_data: dict  # the data section of the training config (crop, split_set...)
-    normalization: tuple[list[float], list[float]]  # (mean, std)
+def scored_classes(scheme: Scheme) -> list[int]:
+    """Classes scored by the standard protocol: all but the void class."""
+    return [
+        i for i in range(scheme.num_classes) if not (scheme.void == "class" and i == scheme.void_id)
+    ]
 
 
-def load_model(path: str | Path, runtime: Runtime, which: str = "best") -> LoadedModel:
-    """Rebuild a model from a checkpoint file or run folder (weights only, no pickle)."""
-    path = resolve(path, which)
-    ckpt = load_checkpoint(path)
-    try:
-        spec = ModelSpec.from_dict(ckpt.meta["model"])
-        scheme = scheme_from_dict(ckpt.meta["scheme"], f"{path} scheme")
-        model = build_model(spec)
-        model.load_state_dict(ckpt.model, strict=True)
-        train_data = ckpt.meta["config"]["data"]
-        norm = ckpt.meta["normalization"]
-        normalization = (norm["mean"], norm["std"])
-    except (KeyError, TypeError, RuntimeError) as err:
-        raise CheckpointError(f"{path}: incomplete or inconsistent checkpoint ({err})") from None
-    model = runtime.prepare(model).eval()
-    return LoadedModel(model, spec, scheme, ckpt.meta, path, train_data, normalization)
+def collapse_lookup(fine: Scheme, coarse: Scheme, space: LabelSpace) -> torch.Tensor:
+    """``table[fine id] -> coarse id`` over a label space both schemes compile from.
+
+    A fine class that falls on the coarse ignore label (layout3 "other" scored in
+    layout3-ignore) becomes the id one past the coarse classes, "unscored": a wrong
+    answer, never a skipped one.
+    """
+    table = collapse_table(fine, coarse, space).astype(np.int64)
+    table[table == coarse.ignore_index] = coarse.num_classes
+    return torch.from_numpy(table)
+
+
+def collapsed(pairs: Pairs, table: torch.Tensor | None) -> Iterator[tuple[torch.Tensor, ...]]:
+    """The pairs with predictions mapped through ``table`` (unchanged when it is None)."""
+    for label, pred in pairs:
+        yield label, (pred if table is None else table[pred])
+
+
+def score_standard(pairs: Pairs, scheme: Scheme, on_step: Callable | None = None) -> dict:
+    """One confusion matrix over all pairs; metrics over the scored classes.
+
+    Predictions may hold the id ``scheme.num_classes`` ("unscored": a collapsed class of no
+    coarse class); they count as errors. Returns ``metrics``, ``confusion_matrix`` (square,
+    with the unscored column only when it was predicted) and ``class_names``.
+    """
+    confusion = ConfusionMatrix(scheme.num_classes + 1, scheme.ignore_index)
+    for label, pred in pairs:
+        confusion.update(label, pred)
+        if on_step:
+            on_step()
+    mat, names = confusion.numpy(), [*scheme.class_names, UNSCORED]
+    metrics = summarize(mat, names, scored_classes(scheme))
+    if not mat[:, -1].any():  # nothing unscored was predicted: keep the matrix square
+        mat, names = mat[:-1, :-1], names[:-1]
+    return {"metrics": metrics, "confusion_matrix": mat.tolist(), "class_names": names}
+
+
+def score_paper(pairs: Pairs, scheme: Scheme, on_step: Callable | None = None) -> dict:
+    """The reference code's per-image scores, averaged over images; unlabelled is a class.
+
+    A scheme that ignores unlabelled pixels gets for them the id one past its classes,
+    which the model never predicts, as a model without "other" would fare.
+    """
+    paper = PaperScores()
+    for label, pred in pairs:
+        label = torch.where(label == scheme.ignore_index, scheme.num_classes, label)
+        for target, p in zip(label.numpy(), pred.numpy(), strict=True):
+            paper.update(target, p)
+        if on_step:
+            on_step()
+    return {"metrics": paper.summary()}
+
+
+SCORERS = {"standard": score_standard, "paper": score_paper}
+PROTOCOLS = tuple(SCORERS)
+
+
+@dataclass(frozen=True)
+class Scoring:
+    """What to score: a split of a split set, under a protocol, maybe collapsed or cropped.
+
+    Attributes:
+        split_set: ``None``: the split set the model was trained on (so that a model
+            trained on the paper split is not scored on its own training images), else
+            the dataset's default.
+        collapse_to: a coarser scheme to map the predictions into before scoring.
+        top_left_crop: paper protocol only: score the top-left training-size crop.
+    """
+
+    split: str = "test"
+    split_set: str | None = None
+    protocol: str = "standard"
+    collapse_to: str | None = None
+    top_left_crop: bool = False
+
+    def __post_init__(self) -> None:
+        if self.protocol not in PROTOCOLS:
+            raise UsageError(f"protocol must be one of {PROTOCOLS}, got {self.protocol!r}")
+        if self.top_left_crop and self.protocol != "paper":
+            raise UsageError(
+                "top_left_crop scores the paper protocol's crop, not the standard protocol",
+                {"protocol": "paper"},
+            )
+
+    def name(self, trained_split_set: str | None, scheme: str) -> str:
+        """``[SPLITSET.]SPLIT-PROTOCOL[-crop][-to-SCHEME]``, ``SCHEME`` being the name of
+        the scheme scored; the split set only when it is not the one trained on."""
+        explicit = self.split_set not in (None, trained_split_set)
+        name = f"{self.split_set}." if explicit else ""
+        name += f"{self.split}-{self.protocol}" + ("-crop" if self.top_left_crop else "")
+        return name + (f"-to-{scheme}" if self.collapse_to else "")
 
 
 def evaluate_checkpoint(
     checkpoint: str | Path,
     data_root: str | Path,
     split: str = "test",
+    *,
     split_set: str | None = None,
     protocol: str = "standard",
     collapse_to: str | None = None,
     top_left_crop: bool = False,
     device: str = "auto",
     out_dir: str | Path | None = None,
-    reporter=None,
+    reporter: Reporter | None = None,
 ) -> dict:
-    """Score a checkpoint on one split; writes ``metrics.json``, ``metrics.md`` and (standard)
-    ``confusion.png`` to ``out_dir`` (default ``RUN/eval/SPLIT-PROTOCOL[-crop][-to-SCHEME]``).
+    """Score a checkpoint (a file, or a run folder's best) on a prepared folder; write the
+    report to ``out_dir`` (default: ``results_dir``, keyed by what was scored).
 
-    Args:
-        split_set: default: the split set the model was trained on (so that a model trained
-            on the paper split is not scored on its own training images), else the
-            dataset's default.
+    The scoring arguments are those of ``Scoring``. Returns what was scored, ``metrics``
+    (for the standard protocol the confusion matrix too) and ``out_dir``, which holds
+    ``metrics.json``, ``metrics.md`` (and ``confusion.png``).
     """
-    from indoorseg.progress import Reporter
-
-    if protocol not in PROTOCOLS:
-        raise ValueError(f"protocol must be one of {PROTOCOLS}, got {protocol!r}")
-    if top_left_crop and protocol != "paper":
-        raise ValueError("the top-left crop belongs to the paper protocol; add --protocol paper")
-    reporter = reporter or Reporter(enabled=False)
+    scoring = Scoring(split, split_set, protocol, collapse_to, top_left_crop)
     runtime = make_runtime(device, "auto", "auto")
     loaded = load_model(checkpoint, runtime)
-    split_set = split_set or loaded.train_data.get("split_set")
+    result = score_model(loaded, data_root, scoring, runtime, reporter)
+    name = scoring.name(loaded.record.train_data.get("split_set"), result["scheme"])
+    out = Path(out_dir) if out_dir else results_dir(loaded.path.parent, data_root, name)
+    write_report(result, out)
+    return {**result, "out_dir": str(out)}
+
+
+def score_model(
+    loaded: LoadedModel,
+    data_root: str | Path,
+    scoring: Scoring,
+    runtime: Runtime,
+    reporter: Reporter | None = None,
+) -> dict:
+    """Predict on every image of the split and score the predictions."""
+    reporter = reporter or Reporter(enabled=False)
+    record, s = loaded.record, scoring
     space = read_info(data_root).space()
-    scheme = load_scheme(collapse_to, space) if collapse_to else loaded.scheme
+    scheme = load_scheme(s.collapse_to, space) if s.collapse_to else record.scheme
+    table = collapse_lookup(record.scheme, scheme, space) if s.collapse_to else None
+    split_set = s.split_set or record.train_data.get("split_set")
     dataset = SegmentationDataset(
-        data_root, scheme, split, split_set, normalization=loaded.normalization
+        data_root, scheme, s.split, split_set, normalization=record.normalization
     )
-    table = None
-    if collapse_to:
-        table = collapse_table(loaded.scheme, scheme, space).astype(np.int64)
-        # A fine class that falls on the coarse ignore label (layout3 "other" scored in
-        # layout3-ignore) becomes one extra "unscored" id: a wrong answer, never a skipped one.
-        table[table == scheme.ignore_index] = scheme.num_classes
-        table = torch.from_numpy(table)
     loader = DataLoader(dataset, batch_size=1, num_workers=2)  # whole images of any size
-    crop = tuple(loaded.train_data["crop"]) if top_left_crop else None
-
-    # One id past the scheme's classes stands for "unscored": collapsed predictions of no
-    # coarse class, and in the paper protocol the unlabelled class of a scheme that ignores it.
-    confusion = ConfusionMatrix(scheme.num_classes + 1, scheme.ignore_index)
-    paper = PaperScores()
-    with reporter.task(f"evaluate {split} ({protocol})", len(loader)) as advance:
-        for y, pred in predictions(loaded.model, loader, runtime, crop):
-            if table is not None:
-                pred = table[pred]
-            if protocol == "standard":
-                confusion.update(y, pred)
-            else:
-                # Unlabelled is a class of its own here; a scheme that ignores it gets an
-                # extra id the model never predicts, as a model without "other" would fare.
-                y = torch.where(y == scheme.ignore_index, scheme.num_classes, y)
-                for target, p in zip(y.numpy(), pred.numpy(), strict=True):
-                    paper.update(target, p)
-            advance()
-
-    result = {
-        "protocol": protocol,
-        "split": split,
-        "split_set": split_set or dataset.info.default_split_set,
+    crop = tuple(record.train_data["crop"]) if s.top_left_crop else None
+    pairs = collapsed(predictions(loaded.model, loader, runtime, crop), table)
+    with reporter.task(f"evaluate {s.split} ({s.protocol})", len(loader)) as advance:
+        scores = SCORERS[s.protocol](pairs, scheme, on_step=lambda: advance())
+    return {
+        "protocol": s.protocol,
+        "split": s.split,
+        "split_set": dataset.split_set,
         "images": len(dataset),
-        "checkpoint": str(loaded.path),
-        "model": loaded.spec.name,
-        "trained_scheme": loaded.scheme.name,
+        "checkpoint": str(record.path),
+        "model": record.spec.name,
+        "trained_scheme": record.scheme.name,
         "scheme": scheme.name,
         "collapsed": table is not None,
         "top_left_crop": list(crop) if crop else None,
         "dataset": str(data_root),
+        **scores,
     }
-    if protocol == "standard":
-        mat = confusion.numpy()
-        names = scheme.class_names + ["(unscored)"]
-        result["metrics"] = summarize(mat, names, scored_classes(scheme))
-        if not mat[:, -1].any():  # nothing unscored was predicted: keep the matrix square
-            mat, names = mat[:-1, :-1], names[:-1]
-        result["confusion_matrix"] = mat.tolist()
-        result["class_names"] = names
-    else:
-        result["metrics"] = paper.summary()
-    name = f"{split}-{protocol}" + ("-crop" if crop else "")
-    name += f"-to-{scheme.name}" if table is not None else ""
-    run_dir = loaded.path.parent
-    out = Path(out_dir) if out_dir else run_dir / "eval" / name
-    write_report(result, out)
-    result["out_dir"] = str(out)
-    return result
 
 
-def markdown_table(result: dict) -> str:
-    """A person-readable summary of one evaluation."""
-    m = result["metrics"]
-    lines = [
-        f"# {result['model']} ({result['trained_scheme']}) on {result['split']}, "
-        f"{result['protocol']} protocol",
-        "",
-        f"Scheme scored: {result['scheme']}"
-        + (" (predictions collapsed)" if result["collapsed"] else "")
-        + f"; {result['images']} images"
-        + (f"; top-left crop {result['top_left_crop']}" if result["top_left_crop"] else ""),
-        "",
-        "| metric | value |",
-        "| --- | --- |",
-    ]
-    for key in ("pixel_accuracy", "mean_class_accuracy", "mean_iou", "frequency_weighted_iou"):
-        if m.get(key) is not None:
-            lines.append(f"| {key.replace('_', ' ')} | {100 * m[key]:.2f} % |")
-    if "per_class_iou" in m:
-        lines += ["", "| class | IoU |", "| --- | --- |"]
-        for name, value in m["per_class_iou"].items():
-            lines.append(f"| {name} | {'n/a' if value is None else f'{100 * value:.2f} %'} |")
-    return "\n".join(lines) + "\n"
+def dataset_key(data_root: str | Path) -> str:
+    """``NAME-HASH``: the dataset's name and 8 hex digits of its absolute path."""
+    root = Path(data_root).resolve()
+    digest = hashlib.sha256(str(root).encode()).hexdigest()[:8]
+    return f"{read_info(root).name}-{digest}"
 
 
-def write_report(result: dict, out: Path) -> None:
-    out.mkdir(parents=True, exist_ok=True)
-    atomic_write_text(out / "metrics.json", json.dumps(result, indent=1))
-    atomic_write_text(out / "metrics.md", markdown_table(result))
-    if "confusion_matrix" in result:
-        unscored = [n for n in result["class_names"] if n not in result["metrics"]["per_class_iou"]]
-        title = f"{result['model']} on {result['split']}"
-        if unscored:
-            title += f"\n(true {', '.join(unscored)}: shown, not scored)"
-        mat = np.asarray(result["confusion_matrix"])
-        plot_confusion(mat, result["class_names"], out / "confusion.png", title)
+def results_dir(run_dir: Path, data_root: str | Path, name: str) -> Path:
+    """Where the results of one scoring named ``name`` (``Scoring.name``) go.
 
-
-def plot_confusion(mat: np.ndarray, names: list[str], path: Path, title: str = "") -> None:
-    """Row-normalised confusion matrix as a PNG (annotated when small)."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    n = len(names)
-    rows = mat.sum(1, keepdims=True)
-    norm = np.divide(mat, rows, out=np.zeros_like(mat, dtype=float), where=rows > 0)
-    size = min(4 + 0.3 * n, 30)
-    fig, ax = plt.subplots(figsize=(size, size * 0.85))
-    im = ax.imshow(norm, cmap="Blues", vmin=0, vmax=1)
-    fig.colorbar(im, ax=ax, fraction=0.046, pad=0.04, label="fraction of the true class")
-    if n <= 60:
-        ax.set_xticks(range(n), names, rotation=90 if n > 6 else 0)
-        ax.set_yticks(range(n), names)
-    if n <= 12:
-        for i in range(n):
-            for j in range(n):
-                color = "white" if norm[i, j] > 0.5 else "black"
-                ax.text(j, i, f"{norm[i, j]:.2f}", ha="center", va="center", color=color)
-    ax.set_title(title, fontsize=10)
-    ax.set_xlabel("predicted")
-    ax.set_ylabel("true")
-    fig.tight_layout()
-    try:
-        with atomic_path(path) as tmp:
-            fig.savefig(tmp, dpi=100, format="png")
-    finally:
-        plt.close(fig)
+    ``RUN/eval/NAME`` for the dataset the run was trained on (``run.json``),
+    ``RUN/eval/DATASET-HASH/NAME`` for any other (``dataset_key``), so that scoring a run
+    on a second dataset leaves the first one's results alone.
+    """
+    trained_on = read_run_info(run_dir).get("data")
+    if trained_on is not None and Path(trained_on) == Path(data_root).resolve():
+        return run_dir / "eval" / name
+    return run_dir / "eval" / dataset_key(data_root) / name

@@ -18,6 +18,8 @@ import segmentation_models_pytorch as smp
 import torch
 from torch import nn
 
+from indoorseg.errors import ModelError
+
 ARCHITECTURES = {"deeplabv3plus": smp.DeepLabV3Plus}
 # Our encoder name -> smp's, the naming a local state dict must follow (the key names of the
 # classification network the encoder comes from; README "Training" lists them), and the
@@ -31,10 +33,6 @@ ENCODERS = {
 }
 # Keys of classification heads that an encoder state dict may carry and the encoder lacks.
 HEAD_PREFIXES = ("fc.", "classifier.", "_fc.", "head.", "last_linear.")
-
-
-class ModelError(ValueError):
-    """Unknown model name or unusable encoder weights; the message says what is valid."""
 
 
 def model_names() -> list[str]:
@@ -124,20 +122,22 @@ def _build_imagenet(arch: str, encoder: str, kwargs: dict) -> nn.Module:
         or os.environ.get("INDOORSEG_OFFLINE") == "1"
         or not hub_reachable()
     )
-    hint = (
-        "Pass a local state dict instead: --set model.encoder_weights=/path/to/"
-        f"{encoder}.pth ({ENCODERS[encoder][1]} naming, .pth/.pt/.safetensors)."
-    )
+    # The encoder_weights of build_model is model.encoder_weights in a recipe.
+    local = f"a local state dict in {ENCODERS[encoder][1]} naming (.pth, .pt or .safetensors)"
+    fix = {"model.encoder_weights": f"/path/to/{encoder}.pth"}
     if offline:
         raise ModelError(
             f"ImageNet weights for {encoder} need a download, and the weights hub cannot be "
-            f"reached from here. {hint}"
+            f"reached from here; encoder_weights can be {local}",
+            fix,
         )
     try:
         return ARCHITECTURES[arch](encoder_weights="imagenet", **kwargs)
     except Exception as err:  # network errors of urllib, requests or huggingface_hub
         raise ModelError(
-            f"could not download ImageNet weights for {encoder} ({err}). {hint}"
+            f"could not download ImageNet weights for {encoder} ({err}); encoder_weights can "
+            f"be {local}",
+            fix,
         ) from err
 
 

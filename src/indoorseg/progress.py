@@ -1,4 +1,9 @@
-"""Progress display for long work (Rich bars); silent when disabled, e.g. in library use."""
+"""Progress display for long work (Rich bars); silent when disabled, e.g. in library use.
+
+The one progress system of the toolkit: counted tasks (images, steps), byte transfers
+(downloads) and one line per training epoch. Bars are drawn only on a terminal; logs and
+pipes get the epoch lines.
+"""
 
 from __future__ import annotations
 
@@ -8,12 +13,18 @@ from contextlib import contextmanager
 from rich.console import Console
 from rich.progress import (
     BarColumn,
+    DownloadColumn,
     MofNCompleteColumn,
     Progress,
+    TaskID,
     TextColumn,
     TimeElapsedColumn,
     TimeRemainingColumn,
+    TransferSpeedColumn,
 )
+
+TransferCallback = Callable[[str, int, "int | None"], None]
+"""Called as ``progress(name, bytes_done, total_bytes_or_None)``."""
 
 
 class Reporter:
@@ -55,6 +66,24 @@ class Reporter:
                 progress.update(task_id, advance=1, info=info)
 
             yield advance
+
+    @contextmanager
+    def transfers(self) -> Iterator[TransferCallback]:
+        """Yield ``progress(name, done, total)`` drawing one byte-counting bar per name."""
+        if not self.enabled or not self.console.is_terminal:
+            yield lambda name, done, total: None
+            return
+        columns = (TextColumn("{task.description}"), BarColumn(), DownloadColumn())
+        columns += (TransferSpeedColumn(), TimeRemainingColumn())
+        tasks: dict[str, TaskID] = {}
+        with Progress(*columns, console=self.console) as bar:
+
+            def update(name: str, done: int, total: int | None) -> None:
+                if name not in tasks:
+                    tasks[name] = bar.add_task(name, total=total, completed=done)
+                bar.update(tasks[name], completed=done, total=total)
+
+            yield update
 
     def epoch(self, record: dict) -> None:
         if not self.enabled:

@@ -1,4 +1,7 @@
-"""Per-epoch logs of a run: JSONL for machines, CSV for spreadsheets, TensorBoard if installed."""
+"""A run folder's records besides its checkpoints: the resolved recipe (``config.yaml``),
+what the run was started with (``run.json``: dataset path, recipe, overrides) and per-epoch
+logs (JSONL for machines, CSV for spreadsheets, TensorBoard if installed).
+"""
 
 from __future__ import annotations
 
@@ -6,23 +9,60 @@ import csv
 import json
 from pathlib import Path
 
+from indoorseg.config import Config, dump_config, load_config
+from indoorseg.errors import ConfigError
+from indoorseg.files import atomic_write_text
+
+CONFIG_FILE, INFO_FILE, RECORDS_FILE = "config.yaml", "run.json", "metrics.jsonl"
+
+
+def write_config(run_dir: Path, config: Config) -> None:
+    atomic_write_text(Path(run_dir) / CONFIG_FILE, dump_config(config))
+
+
+def read_config(run_dir: Path) -> Config:
+    return load_config(Path(run_dir) / CONFIG_FILE)
+
+
+def write_run_info(run_dir: Path, info: dict) -> None:
+    atomic_write_text(Path(run_dir) / INFO_FILE, json.dumps(info, indent=1))
+
+
+def read_run_info(run_dir: Path) -> dict:
+    """``run.json`` of a run folder (``{}`` when there is none)."""
+    path = Path(run_dir) / INFO_FILE
+    if not path.is_file():
+        return {}
+    try:
+        info = json.loads(path.read_text())
+    except json.JSONDecodeError as err:
+        raise ConfigError(f"{path}: not valid JSON ({err})") from None
+    if not isinstance(info, dict):
+        raise ConfigError(f"{path}: expected a JSON object")
+    return info
+
+
+def read_records(run_dir: Path) -> list[dict]:
+    """The per-epoch records of a run, oldest first (``[]`` before the first epoch)."""
+    path = Path(run_dir) / RECORDS_FILE
+    if not path.is_file():
+        return []
+    return [json.loads(line) for line in path.read_text().splitlines() if line]
+
 
 class RunLog:
     """Appends one record per epoch to ``metrics.jsonl`` and ``metrics.csv``.
 
-    On resume, records of epochs after the last completed one are dropped first, so the
-    logs of a resumed run read as those of an uninterrupted one.
+    Args:
+        keep_until: epochs already done (when resuming): their records are kept, those of
+            later epochs dropped, so the logs of a resumed run read as those of an
+            uninterrupted one.
     """
 
-    def __init__(self, run_dir: Path, resume_epoch: int | None = None) -> None:
-        self.jsonl = run_dir / "metrics.jsonl"
+    def __init__(self, run_dir: Path, keep_until: int = 0) -> None:
+        self.jsonl = run_dir / RECORDS_FILE
         self.csv = run_dir / "metrics.csv"
-        self.records: list[dict] = []
-        if resume_epoch is not None and self.jsonl.is_file():
-            lines = self.jsonl.read_text().splitlines()
-            self.records = [
-                r for r in map(json.loads, filter(None, lines)) if r["epoch"] <= resume_epoch
-            ]
+        self.records = [r for r in read_records(run_dir) if r["epoch"] <= keep_until]
         self.jsonl.write_text("".join(json.dumps(r) + "\n" for r in self.records))
         self._write_csv()
         try:

@@ -1,4 +1,4 @@
-"""Where and how tensors run: device, mixed precision, memory format.
+"""Where and how the work runs: device, mixed precision, memory format, determinism, Ctrl-C.
 
 The CUDA-only branches (autocast, channels_last, GradScaler) live here, so the training
 and evaluation loops read the same on every device.
@@ -7,10 +7,11 @@ and evaluation loops read the same on every device.
 from __future__ import annotations
 
 import contextlib
+import signal
+from collections.abc import Iterator
 from dataclasses import dataclass
 
 import torch
-import torch.nn.functional as F
 from torch import nn
 
 
@@ -66,17 +67,38 @@ def make_runtime(device: str = "auto", amp: str = "auto", channels_last: str = "
     return Runtime(dev, amp_dtype, last)
 
 
-@torch.no_grad()
-def predict_logits(model: nn.Module, images: torch.Tensor, runtime: Runtime, multiple: int = 32):
-    """Logits at the input size for images of any size (padded to a multiple of 32).
+@contextlib.contextmanager
+def deterministic(enabled: bool = True) -> Iterator[None]:
+    """Deterministic algorithms inside the block only; the previous setting comes back."""
+    previous = torch.are_deterministic_algorithms_enabled()
+    warn_only = torch.is_deterministic_algorithms_warn_only_enabled()
+    if enabled:
+        torch.use_deterministic_algorithms(True)
+    try:
+        yield
+    finally:
+        torch.use_deterministic_algorithms(previous, warn_only=warn_only)
 
-    Shape: images (N, 3, H, W) -> logits (N, C, H, W) float32.
-    """
-    h, w = images.shape[-2:]
-    pad_h, pad_w = (-h) % multiple, (-w) % multiple
-    x = runtime.images(images)
-    if pad_h or pad_w:
-        x = F.pad(x, (0, pad_w, 0, pad_h), mode="replicate")
-    with runtime.autocast():
-        logits = model(x)
-    return logits[..., :h, :w].float()
+
+class StopFlag:
+    """First Ctrl-C asks the loop to stop after the current step; a second one kills."""
+
+    def __init__(self) -> None:
+        self.set = False
+        self._previous = None
+
+    def __enter__(self) -> StopFlag:
+        def handler(signum, frame):
+            if self.set:
+                raise KeyboardInterrupt
+            self.set = True
+
+        try:
+            self._previous = signal.signal(signal.SIGINT, handler)
+        except ValueError:  # not in the main thread: no handler, Ctrl-C raises as usual
+            self._previous = None
+        return self
+
+    def __exit__(self, *exc) -> None:
+        if self._previous is not None:
+            signal.signal(signal.SIGINT, self._previous)

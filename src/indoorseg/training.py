@@ -1,67 +1,152 @@
-"""Setting up a training run from a recipe, or resuming one, then handing it to ``fit``."""
+"""Setting up a training run from a config, or resuming one, then handing it to the loop.
+
+``train`` builds everything a run needs (runtime, data loaders, model, optimizer,
+scheduler), records the run in its folder and calls ``engine.fit``; ``resume_run`` continues a
+run folder from its own records. The builders are here too, one job each.
+"""
 
 from __future__ import annotations
 
-import json
-from importlib import resources
 from pathlib import Path
 
-from indoorseg.config import ConfigError, load_config
-from indoorseg.engine import fit
+import torch
+from torch import nn
+from torch.utils.data import DataLoader
+
+from indoorseg.checkpoint import LAST, TrainState
+from indoorseg.classes import Scheme
+from indoorseg.config import Config, check_config
+from indoorseg.data.dataset import EpochSampler, SegmentationDataset, TrainTransform
+from indoorseg.engine import Loaders, fit
+from indoorseg.errors import ConfigError
+from indoorseg.models import ModelSpec, build_model
+from indoorseg.progress import Reporter
+from indoorseg.runlog import read_config, read_run_info, write_config, write_run_info
+from indoorseg.runtime import Runtime, deterministic, make_runtime
 
 
-def recipe_names() -> list[str]:
-    files = resources.files("indoorseg.configs").iterdir()
-    return sorted(f.name[:-5] for f in files if f.name.endswith(".yaml"))
+def build_optimizer(model: nn.Module, config: Config) -> torch.optim.Optimizer:
+    o = config.optim
+    params = [p for p in model.parameters() if p.requires_grad]
+    if o.name == "adam":
+        return torch.optim.Adam(params, lr=o.lr, weight_decay=o.weight_decay)
+    if o.name == "adamw":
+        return torch.optim.AdamW(params, lr=o.lr, weight_decay=o.weight_decay)
+    if o.name == "sgd":
+        return torch.optim.SGD(params, lr=o.lr, momentum=o.momentum, weight_decay=o.weight_decay)
+    raise ConfigError(f"optim.name must be adam, adamw or sgd, got {o.name!r}")
 
 
-def recipe_path(name_or_path: str | Path) -> Path:
-    """A recipe file: a path, or the name of a built-in recipe (``paper``, ``nyu40``...)."""
-    path = Path(name_or_path)
-    if path.suffix in (".yaml", ".yml") or path.exists():
-        if not path.is_file():
-            raise ConfigError(f"recipe not found: {path}")
-        return path
-    if str(name_or_path) not in recipe_names():
+def build_scheduler(optimizer, config: Config, steps_per_epoch: int):
+    if config.optim.scheduler == "none":
+        return torch.optim.lr_scheduler.ConstantLR(optimizer, factor=1.0, total_iters=0)
+    if config.optim.scheduler == "poly":
+        total = max(1, config.optim.epochs * steps_per_epoch)
+        return torch.optim.lr_scheduler.PolynomialLR(optimizer, total_iters=total, power=0.9)
+    raise ConfigError(f"optim.scheduler must be none or poly, got {config.optim.scheduler!r}")
+
+
+def make_loaders(config: Config, data_root: Path, runtime: Runtime) -> Loaders:
+    """Training loader (seeded sampler, paired augmentation) and whole-image validation loader."""
+    d = config.data
+    transform = TrainTransform(tuple(d.crop), tuple(d.scale), d.flip)
+    train_set = SegmentationDataset(
+        data_root, d.scheme, d.train_split, d.split_set, transform, seed=config.train.seed
+    )
+    val_set = SegmentationDataset(data_root, train_set.scheme, d.val_split, d.split_set)
+    if len(train_set) < d.batch_size:
         raise ConfigError(
-            f"unknown recipe {str(name_or_path)!r}; built in: {', '.join(recipe_names())}"
+            f"{data_root}: split {d.train_split!r} has {len(train_set)} images, fewer than "
+            f"data.batch_size {d.batch_size}"
         )
-    return Path(str(resources.files("indoorseg.configs").joinpath(f"{name_or_path}.yaml")))
+    common = dict(
+        num_workers=d.workers,
+        pin_memory=runtime.device.type == "cuda",
+        # The loader's own generator: worker seeds must not draw from the global RNG.
+        generator=torch.Generator().manual_seed(config.train.seed),
+    )
+    sampler = EpochSampler(len(train_set), seed=config.train.seed)
+    train = DataLoader(train_set, batch_size=d.batch_size, sampler=sampler, drop_last=True,
+                       **common)  # fmt: skip
+    # Whole images one at a time: a folder may hold images of different sizes.
+    return Loaders(train, DataLoader(val_set, batch_size=1, shuffle=False, **common))
 
 
-def run_training(
-    config: str | Path | None,
-    data: Path | None,
-    run_dir: Path | None,
-    overrides: list[str],
-    resume: Path | None = None,
-    reporter=None,
+def build_state(config: Config, scheme: Scheme, runtime: Runtime, steps_per_epoch: int):
+    """Model, optimizer, scheduler and grad scaler of a new run."""
+    spec = ModelSpec(config.model.name, scheme.num_classes, config.model.output_stride)
+    model = runtime.prepare(build_model(spec, config.model.encoder_weights))
+    optimizer = build_optimizer(model, config)
+    scheduler = build_scheduler(optimizer, config, steps_per_epoch)
+    return TrainState(config, spec, scheme, model, optimizer, scheduler, runtime.grad_scaler())
+
+
+def train(
+    config: Config,
+    data_root: str | Path,
+    run_dir: str | Path,
+    resume: bool = False,
+    reporter: Reporter | None = None,
+    run_info: dict | None = None,
 ) -> dict:
-    """Train from a recipe into ``run_dir``, or resume the run in ``resume``.
+    """Train ``config`` on a prepared folder, writing checkpoints and logs to ``run_dir``.
 
-    A resumed run reads its resolved ``config.yaml`` and its dataset path from
-    ``run.json``; overrides are refused there, since they would break exactness.
+    Args:
+        resume: continue from ``run_dir``'s last checkpoint: model, optimizer, scheduler,
+            grad scaler, epoch and step, RNG states. The resumed run ends with the weights
+            the uninterrupted one would have had (on the CPU, bit for bit).
+        run_info: recorded in ``run_dir/run.json`` beside the dataset path (recipe...).
+
+    Returns:
+        The last epoch's record (losses, timings, validation metrics) and ``best``.
     """
-    if resume is not None:
-        if config is not None or overrides or (run_dir is not None and run_dir != resume):
-            raise ConfigError("--resume continues a run as it was: drop --config, --set and --out")
-        run_dir = resume
-        if not (run_dir / "last.safetensors").is_file():
-            raise ConfigError(f"{run_dir}: no last.safetensors to resume from")
-        cfg = load_config(run_dir / "config.yaml")
-        if data is None:
-            if not (run_dir / "run.json").is_file():
-                raise ConfigError(f"{run_dir}: no run.json saying which dataset; add --data DIR")
-            data = Path(json.loads((run_dir / "run.json").read_text())["data"])
-    else:
-        if config is None or data is None or run_dir is None:
-            raise ConfigError("train needs --config, --data and --out (or --resume RUN_DIR)")
-        if (run_dir / "last.safetensors").exists():
-            raise ConfigError(
-                f"{run_dir}: already holds a run; use --resume {run_dir} or another --out"
-            )
-        cfg = load_config(recipe_path(config), overrides)
-    if not Path(data).is_dir():
-        raise ConfigError(f"dataset folder not found: {data}")
-    info = {"recipe": str(config), "overrides": overrides} if resume is None else None
-    return fit(cfg, data, run_dir, resume=resume is not None, reporter=reporter, run_info=info)
+    reporter = reporter or Reporter(enabled=False)
+    run_dir = Path(run_dir)
+    check_config(config)
+    data_root = check_data_root(data_root)
+    if not resume and (run_dir / LAST).exists():
+        raise ConfigError(f"{run_dir}: already holds a run", {"resume": True, "run_dir": None})
+    torch.manual_seed(config.train.seed)
+    with deterministic(config.train.deterministic):
+        runtime = make_runtime(config.train.device, config.train.amp, config.train.channels_last)
+        loaders = make_loaders(config, data_root, runtime)
+        scheme = loaders.train.dataset.scheme
+        state = build_state(config, scheme, runtime, loaders.steps_per_epoch)
+        start = state.restore(run_dir / LAST) if resume else (0, 0)
+        record_run(run_dir, config, {"data": str(data_root.resolve()), **(run_info or {})}, resume)
+        reporter.note(
+            f"{state.spec.name} on {scheme.name} ({scheme.num_classes} classes), "
+            f"{len(loaders.train.dataset)} train / {len(loaders.val.dataset)} val images, "
+            f"{runtime.describe()}"
+            + (f"; resuming at epoch {start[0] + 1}, step {start[1]}" if resume else "")
+        )
+        return fit(state, loaders, runtime, run_dir, start, reporter)
+
+
+def record_run(run_dir: Path, config: Config, info: dict, resume: bool) -> None:
+    """The resolved config, and (for a new run) what it was started with."""
+    run_dir.mkdir(parents=True, exist_ok=True)
+    write_config(run_dir, config)
+    if not resume or not read_run_info(run_dir):
+        write_run_info(run_dir, info)
+
+
+def resume_run(
+    run_dir: str | Path, data_root: str | Path | None = None, reporter: Reporter | None = None
+) -> dict:
+    """Continue the run in ``run_dir`` exactly, from its own ``config.yaml`` and the dataset
+    recorded in its ``run.json`` (or ``data_root``)."""
+    run_dir = Path(run_dir)
+    if not (run_dir / LAST).is_file():
+        raise ConfigError(f"{run_dir}: no {LAST} to resume from")
+    config = read_config(run_dir)
+    data_root = data_root or read_run_info(run_dir).get("data")
+    if data_root is None:
+        raise ConfigError(f"{run_dir}: no run.json saying which dataset", {"data_root": ...})
+    return train(config, data_root, run_dir, resume=True, reporter=reporter)
+
+
+def check_data_root(data_root: str | Path) -> Path:
+    if not Path(data_root).is_dir():
+        raise ConfigError(f"dataset folder not found: {data_root}")
+    return Path(data_root)

@@ -105,7 +105,8 @@ class SegmentationDataset(Dataset):
         space = self.info.space()
         self.scheme = scheme if isinstance(scheme, Scheme) else load_scheme(scheme, space)
         self.lut = self.scheme.lut(space)
-        self.ids = list(self.info.ids(split, split_set))
+        self.split_set = split_set or self.info.default_split_set
+        self.ids = list(self.info.ids(split, self.split_set))
         if not self.ids:
             raise DatasetError(f"{self.root}: split {split!r} is empty")
         self.transform = transform

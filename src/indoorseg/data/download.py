@@ -16,12 +16,12 @@ import time
 import urllib.error
 import urllib.parse
 import urllib.request
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import rich.progress
+from indoorseg.errors import DownloadError
+from indoorseg.files import sha256_file
+from indoorseg.progress import TransferCallback
 
 NYU_MAT_URL = "http://horatio.cs.nyu.edu/mit/silberman/nyu_depth_v2/nyu_depth_v2_labeled.mat"
 NYU_META_BASE_URL = "https://raw.githubusercontent.com/ankurhanda/nyuv2-meta-data/master/"
@@ -32,9 +32,6 @@ NYU_META_SHA256 = {
 }
 USER_AGENT = "indoorseg-download/1"
 RETRY_DELAY_S = 1.0  # pause before retry k is k * RETRY_DELAY_S
-
-ProgressCallback = Callable[[str, int, int | None], None]
-"""Called as ``progress(name, bytes_done, total_bytes_or_None)``."""
 
 
 @dataclass(frozen=True)
@@ -50,10 +47,6 @@ class RemoteFile:
     name: str
     url: str
     sha256: str | None
-
-
-class DownloadError(RuntimeError):
-    """A download failed; the message names the file or URL and what is wrong."""
 
 
 class _CutShort(OSError):
@@ -96,11 +89,6 @@ def nyuv2_files(
     return [mat] + [RemoteFile(name, base + name, sha) for name, sha in NYU_META_SHA256.items()]
 
 
-def sha256_file(path: str | Path, chunk_size: int = 1 << 20) -> str:
-    """Hex sha256 of a file, read in chunks."""
-    return _Part.open(Path(path), chunk_size).hasher.hexdigest()
-
-
 def _sidecar(final: Path) -> Path:
     return final.with_name(final.name + ".sha256")
 
@@ -119,7 +107,7 @@ def _expected_sha256(remote: RemoteFile, final: Path) -> str | None:
 def download(
     remote: RemoteFile,
     out_dir: str | Path,
-    progress: ProgressCallback | None = None,
+    progress: TransferCallback | None = None,
     chunk_size: int = 1 << 20,
     timeout: float = 60.0,
     retries: int = 3,
@@ -142,7 +130,7 @@ def download(
             checksum mismatch (the part is then deleted).
     """
     out_dir = Path(out_dir)
-    final, part_path = out_dir / remote.name, out_dir / (remote.name + ".part")
+    final = out_dir / remote.name
     scheme = urllib.parse.urlsplit(remote.url).scheme
     if scheme not in ("http", "https", "file"):
         raise DownloadError(f"{remote.name}: unsupported URL scheme {scheme!r} in {remote.url}")
@@ -151,21 +139,41 @@ def download(
         if progress:
             progress(remote.name, final.stat().st_size, final.stat().st_size)
         return final
-
     out_dir.mkdir(parents=True, exist_ok=True)
-    part = _Part.open(part_path, chunk_size)
-    for attempt in range(retries + 1):
+    part = _Part.open(out_dir / (remote.name + ".part"), chunk_size)
+    total = _fetch(remote, part, progress, chunk_size, timeout, retries)
+    digest = _verified_digest(remote, part, total)
+    if not remote.sha256:
+        _sidecar(final).write_text(f"{digest}  {remote.name}\n")
+    os.replace(part.path, final)
+    return final
+
+
+def _fetch(
+    remote: RemoteFile,
+    part: _Part,
+    progress: TransferCallback | None,
+    chunk_size: int,
+    timeout: float,
+    retries: int,
+) -> int | None:
+    """Transfer into the part, resuming after a cut up to ``retries`` times; the full size."""
+    attempt = 0
+    while True:
         try:
-            total = _transfer(remote, part, progress, chunk_size, timeout)
-            break
+            return _transfer(remote, part, progress, chunk_size, timeout)
         except (OSError, http.client.HTTPException) as exc:
             if attempt == retries:
                 raise DownloadError(
                     f"{remote.name}: {remote.url} failed after {retries + 1} attempt(s), "
-                    f"{part.size} bytes kept in {part_path} for a later resume: {exc!r}"
+                    f"{part.size} bytes kept in {part.path} for a later resume: {exc!r}"
                 ) from exc
-            time.sleep(RETRY_DELAY_S * (attempt + 1))
+            attempt += 1
+            time.sleep(RETRY_DELAY_S * attempt)
 
+
+def _verified_digest(remote: RemoteFile, part: _Part, total: int | None) -> str:
+    """The part's sha256 once its size and pinned checksum agree; else it is deleted."""
     digest = part.hasher.hexdigest()
     problem = None
     if total is not None and part.size != total:
@@ -173,18 +181,15 @@ def download(
     elif remote.sha256 and digest != remote.sha256.lower():
         problem = f"sha256 mismatch: expected {remote.sha256.lower()}, got {digest}"
     if problem:
-        part_path.unlink(missing_ok=True)
+        part.path.unlink(missing_ok=True)
         raise DownloadError(f"{remote.name} from {remote.url}: {problem}")
-    if not remote.sha256:
-        _sidecar(final).write_text(f"{digest}  {remote.name}\n")
-    os.replace(part_path, final)
-    return final
+    return digest
 
 
 def _transfer(
     remote: RemoteFile,
     part: _Part,
-    progress: ProgressCallback | None,
+    progress: TransferCallback | None,
     chunk_size: int,
     timeout: float,
 ) -> int | None:
@@ -241,24 +246,8 @@ def _content_range(value: str) -> tuple[int | None, int | None]:
 def download_nyuv2(
     out_dir: str | Path,
     files: list[RemoteFile] | None = None,
-    progress: ProgressCallback | None = None,
+    progress: TransferCallback | None = None,
 ) -> list[Path]:
     """Download every NYU Depth v2 file (``nyuv2_files()`` unless ``files`` is given)."""
     files = nyuv2_files() if files is None else files
     return [download(remote, out_dir, progress) for remote in files]
-
-
-@contextmanager
-def rich_progress() -> Iterator[ProgressCallback]:
-    """A Rich progress display with one bar per file; yields the callback to pass on."""
-    rp = rich.progress
-    columns = (rp.TextColumn("{task.description}"), rp.BarColumn(), rp.DownloadColumn())
-    tasks: dict[str, rp.TaskID] = {}
-    with rp.Progress(*columns, rp.TransferSpeedColumn(), rp.TimeRemainingColumn()) as bar:
-
-        def update(name: str, done: int, total: int | None) -> None:
-            if name not in tasks:
-                tasks[name] = bar.add_task(name, total=total, completed=done)
-            bar.update(tasks[name], completed=done, total=total)
-
-        yield update

@@ -15,9 +15,6 @@ write it, so training, evaluation and statistics work on either.
 from __future__ import annotations
 
 import json
-import os
-import shutil
-import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
@@ -27,14 +24,11 @@ import numpy as np
 from PIL import Image
 
 from indoorseg.classes import BUILTIN_SPACES, LabelSpace, nyu894_space
-from indoorseg.files import atomic_write_text
+from indoorseg.errors import DatasetError
+from indoorseg.files import atomic_folder, atomic_write_text
 
 FORMAT = "indoorseg-prepared"
 FORMAT_VERSION = 1
-
-
-class DatasetError(ValueError):
-    """A dataset file or folder is missing or malformed; the message names it."""
 
 
 @dataclass
@@ -173,7 +167,8 @@ def read_rgb_png(path: str | Path) -> np.ndarray:
 
 @contextmanager
 def staged_output(out: str | Path, force: bool = False) -> Iterator[Path | None]:
-    """Build a folder under a temporary name beside ``out``, renamed to ``out`` on success.
+    """Build a dataset folder under a temporary name beside ``out``, renamed to ``out`` on
+    success (``files.atomic_folder``).
 
     Yields ``None`` when ``out`` already holds a dataset and ``force`` is false (the caller
     then does nothing). On any error the temporary folder is removed, so nothing that
@@ -185,13 +180,5 @@ def staged_output(out: str | Path, force: bool = False) -> Iterator[Path | None]
         return
     if out.exists() and any(out.iterdir()) and not (out / "dataset.json").is_file():
         raise DatasetError(f"{out}: exists, is not empty and is not a prepared dataset; refusing")
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(dir=out.parent, prefix=f".{out.name}.partial-"))
-    try:
+    with atomic_folder(out) as tmp:
         yield tmp
-        if out.exists():
-            shutil.rmtree(out)
-        os.replace(tmp, out)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise

@@ -2,7 +2,7 @@
 
 A private helper. ``furnish(rng)`` draws a room type (bedroom, living room, office,
 kitchen, dining room), the room's size and materials, a camera pose, lights, and places
-the pieces of :mod:`indoorseg.data._furniture`: things on the walls first, furniture with
+the pieces of :mod:`indoorseg.data.synthetic.furniture`: things on the walls first, furniture with
 its back to a wall or free in the room (never overlapping, never at the camera), then props
 on the tables and shelves.
 """
@@ -15,11 +15,11 @@ from typing import NamedTuple
 
 import numpy as np
 
-from indoorseg.data import _furniture as fu
-from indoorseg.data import _raycast as rc
-from indoorseg.data._furniture import Piece
-from indoorseg.data._raycast import Box
-from indoorseg.data._textures import Material
+from indoorseg.data.synthetic import furniture as fu
+from indoorseg.data.synthetic import raycast as rc
+from indoorseg.data.synthetic.furniture import Piece
+from indoorseg.data.synthetic.raycast import Box
+from indoorseg.data.synthetic.textures import Material
 
 ROOM_TYPES = ("bedroom", "living", "office", "kitchen", "dining")
 
@@ -230,56 +230,77 @@ class Layout:
                 self.free(piece, aligned=False)
 
 
-def _furnish(lay: Layout, room_type: str) -> None:
-    """The furniture of each room type, most important first (it gets the free space)."""
-    rng = lay.rng
-    if room_type == "bedroom":
-        bed = fu.bed(rng)
-        placed = lay.against_wall(bed)
-        for side in (-1, 1) if placed else ():
-            if rng.random() < 0.7:
-                stand = fu.storage(rng, "night_stand")
-                pos = placed.pos + side * (bed.half[0] + stand.half[0] + 0.05)
-                lay.decorate(
-                    lay.against_wall(stand, placed.wall, pos), ("lamp", "books", "otherprop"), 0.9
-                )
-        for label, p in (("dresser", 0.6), ("cabinet", 0.4), ("bookshelf", 0.3)):
-            if rng.random() < p:
-                lay.storage(label, ("television", "box", "books", "otherprop", "lamp"))
-        if rng.random() < 0.35:
-            lay.desk_with_chair()
-        lay.on_floor(("box", "bag", "otherprop", "lamp"), rng.integers(0, 4))
-    elif room_type == "living":
-        lay.against_wall(fu.sofa(rng))
-        if rng.random() < 0.8:
-            lay.table_with_chairs(0, low=True)
+def _bedroom(lay: Layout, rng: np.random.Generator) -> None:
+    bed = fu.bed(rng)
+    placed = lay.against_wall(bed)
+    for side in (-1, 1) if placed else ():
         if rng.random() < 0.7:
-            lay.storage("cabinet", ("television",))
-        for _ in range(rng.integers(0, 3)):
-            lay.storage("bookshelf")
-        for _ in range(rng.integers(0, 3)):
-            lay.free(fu.chair(rng), aligned=False)
-        lay.on_floor(("lamp", "lamp", "otherprop", "box"), rng.integers(1, 4))
-    elif room_type == "office":
-        for _ in range(rng.integers(1, 4)):
-            lay.desk_with_chair()
-        for _ in range(rng.integers(1, 4)):
-            lay.storage(str(rng.choice(["bookshelf", "cabinet"])))
-        lay.on_floor(("box", "box", "otherprop", "bag"), rng.integers(0, 5))
-    elif room_type == "kitchen":
-        lay.decorate(lay.against_wall(fu.counter(rng)), ("otherprop", "box", "books"), p=1.0)
-        if rng.random() < 0.8:
-            lay.against_wall(fu.storage(rng, "refridgerator"))
-        if rng.random() < 0.6:
-            lay.table_with_chairs(rng.integers(2, 5))
-        lay.on_floor(("box", "otherprop", "bag"), rng.integers(0, 3))
-    else:  # dining
-        lay.table_with_chairs(rng.integers(3, 7))
-        for label in ("dresser", "cabinet"):
-            if rng.random() < 0.5:
-                lay.storage(label, ("box", "books", "otherprop", "lamp"))
-        lay.on_floor(("lamp", "otherprop", "box"), rng.integers(0, 3))
-    for _ in range(rng.integers(1, 4)):  # whatever else rooms hold
+            stand = fu.storage(rng, "night_stand")
+            pos = placed.pos + side * (bed.half[0] + stand.half[0] + 0.05)
+            lay.decorate(
+                lay.against_wall(stand, placed.wall, pos), ("lamp", "books", "otherprop"), 0.9
+            )
+    for label, p in (("dresser", 0.6), ("cabinet", 0.4), ("bookshelf", 0.3)):
+        if rng.random() < p:
+            lay.storage(label, ("television", "box", "books", "otherprop", "lamp"))
+    if rng.random() < 0.35:
+        lay.desk_with_chair()
+    lay.on_floor(("box", "bag", "otherprop", "lamp"), rng.integers(0, 4))
+
+
+def _living(lay: Layout, rng: np.random.Generator) -> None:
+    lay.against_wall(fu.sofa(rng))
+    if rng.random() < 0.8:
+        lay.table_with_chairs(0, low=True)
+    if rng.random() < 0.7:
+        lay.storage("cabinet", ("television",))
+    for _ in range(rng.integers(0, 3)):
+        lay.storage("bookshelf")
+    for _ in range(rng.integers(0, 3)):
+        lay.free(fu.chair(rng), aligned=False)
+    lay.on_floor(("lamp", "lamp", "otherprop", "box"), rng.integers(1, 4))
+
+
+def _office(lay: Layout, rng: np.random.Generator) -> None:
+    for _ in range(rng.integers(1, 4)):
+        lay.desk_with_chair()
+    for _ in range(rng.integers(1, 4)):
+        lay.storage(str(rng.choice(["bookshelf", "cabinet"])))
+    lay.on_floor(("box", "box", "otherprop", "bag"), rng.integers(0, 5))
+
+
+def _kitchen(lay: Layout, rng: np.random.Generator) -> None:
+    lay.decorate(lay.against_wall(fu.counter(rng)), ("otherprop", "box", "books"), p=1.0)
+    if rng.random() < 0.8:
+        lay.against_wall(fu.storage(rng, "refridgerator"))
+    if rng.random() < 0.6:
+        lay.table_with_chairs(rng.integers(2, 5))
+    lay.on_floor(("box", "otherprop", "bag"), rng.integers(0, 3))
+
+
+def _dining(lay: Layout, rng: np.random.Generator) -> None:
+    lay.table_with_chairs(rng.integers(3, 7))
+    for label in ("dresser", "cabinet"):
+        if rng.random() < 0.5:
+            lay.storage(label, ("box", "books", "otherprop", "lamp"))
+    lay.on_floor(("lamp", "otherprop", "box"), rng.integers(0, 3))
+
+
+FURNISHERS = {
+    "bedroom": _bedroom,
+    "living": _living,
+    "office": _office,
+    "kitchen": _kitchen,
+    "dining": _dining,
+}
+
+
+def _furnish(lay: Layout, room_type: str) -> None:
+    """The furniture of each room type, most important first (it gets the free space), then
+    whatever else rooms hold."""
+    rng = lay.rng
+    FURNISHERS[room_type](lay, rng)
+    for _ in range(rng.integers(1, 4)):
         lay.storage(str(rng.choice(["cabinet", "bookshelf", "dresser", "night_stand"])))
     if rng.random() < 0.4:
         lay.free(fu.chair(rng), aligned=False)

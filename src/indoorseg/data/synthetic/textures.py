@@ -1,6 +1,6 @@
 """Procedural textures of the synthetic rooms: patterns computed from the hit points.
 
-A private helper of :mod:`indoorseg.data._raycast`. A texture takes the hit points of one
+A private helper of :mod:`indoorseg.data.synthetic.raycast`. A texture takes the hit points of one
 surface in the object's own frame, ``(3, n)``, their faces ``(n,)`` (``2 * axis + (side >
 0)``; ``FRONT`` is the -y face), the object's half sizes ``(3,)`` and its material, and
 returns albedo ``(3, n)`` in 0..1. Patterns are functions of position, so they stick to the

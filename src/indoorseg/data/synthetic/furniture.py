@@ -1,6 +1,6 @@
 """Furniture of the synthetic rooms: materials, and pieces built from labelled boxes.
 
-A private helper of :mod:`indoorseg.data._rooms`. A piece is built in its own frame: origin
+A private helper of :mod:`indoorseg.data.synthetic.rooms`. A piece is built in its own frame: origin
 on the floor under its centre, x across it, its front towards -y (its back goes against a
 wall), z up. Every part is a box with an nyu40 id and a material; ``tops`` are surfaces
 where props may stand.
@@ -14,7 +14,7 @@ from dataclasses import dataclass, field, replace
 import numpy as np
 
 from indoorseg.classes import BUILTIN_SPACES
-from indoorseg.data._textures import Color, Material
+from indoorseg.data.synthetic.textures import Color, Material
 
 NYU40 = BUILTIN_SPACES["nyu40"]
 L = {name.replace(" ", "_"): NYU40.id_of(name) for name in NYU40.names}  # L["night_stand"] == 32

@@ -8,7 +8,7 @@ Ids of the hit map: ``0..5`` are the room's surfaces (walls at x=0, x=W, y=0, y=
 floor and ceiling), ``ROOM_FACES + k`` is ``boxes[k]``. A face of a box is
 ``2 * axis + (side > 0)`` in the box's own frame: x along its width, y towards its back
 (its front faces -y), z up. The room uses the same numbering, seen from inside. Surfaces
-get their colour from :mod:`indoorseg.data._textures`.
+get their colour from :mod:`indoorseg.data.synthetic.textures`.
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ from functools import lru_cache
 
 import numpy as np
 
-from indoorseg.data._textures import TEXTURES, Material
+from indoorseg.data.synthetic.textures import TEXTURES, Material
 
 NYU_SIZE = (480, 640)  # height, width of the Kinect colour images
 NYU_INTRINSICS = (518.86, 519.47, 325.58, 253.74)  # fx, fy, cx, cy at NYU_SIZE
@@ -146,25 +146,8 @@ def cast_boxes(
     ):
         if r0 >= r1 or c0 >= c1:
             continue
-        o, half = origin - np.asarray(box.center), box.half
-        c, s = np.cos(box.yaw), np.sin(box.yaw)
-        if min(abs(c), abs(s)) < 1e-9:  # turned by a multiple of 90 degrees: still axis-aligned
-            half = (
-                abs(c) * half[0] + abs(s) * half[1],
-                abs(s) * half[0] + abs(c) * half[1],
-                half[2],
-            )
-            inv = inverse[:, r0:r1, c0:c1]
-        else:  # into the box frame: rotate by -yaw
-            c, s = np.float32(c), np.float32(s)
-            d = dirs[:, r0:r1, c0:c1]
-            o = np.array([c * o[0] + s * o[1], -s * o[0] + c * o[1], o[2]])
-            with np.errstate(divide="ignore"):
-                inv = (
-                    1.0 / (c * d[0] + s * d[1]),
-                    1.0 / (c * d[1] - s * d[0]),
-                    inverse[2, r0:r1, c0:c1],
-                )
+        window = (slice(None), slice(r0, r1), slice(c0, c1))
+        o, half, inv = _box_frame(box, origin, dirs[window], inverse[window])
         near = far = None
         with np.errstate(invalid="ignore"):
             for a in range(3):
@@ -176,6 +159,24 @@ def cast_boxes(
         hit = (near < far) & (near > 0) & (near < view_t)
         np.copyto(view_t, near, where=hit)
         np.copyto(view_ids, ROOM_FACES + k, where=hit)
+
+
+def _box_frame(box: Box, origin: np.ndarray, d: np.ndarray, inverse: np.ndarray) -> tuple:
+    """The ray origin, the box's half sizes and the inverse ray directions in a frame where
+    the box is axis-aligned.
+
+    Shape: d, inverse (3, h, w): directions of some pixels and their inverses.
+    """
+    o, half = origin - np.asarray(box.center), box.half
+    c, s = np.cos(box.yaw), np.sin(box.yaw)
+    if min(abs(c), abs(s)) < 1e-9:  # turned by a multiple of 90 degrees: still axis-aligned
+        half = (abs(c) * half[0] + abs(s) * half[1], abs(s) * half[0] + abs(c) * half[1], half[2])
+        return o, half, inverse
+    c, s = np.float32(c), np.float32(s)  # into the box frame: rotate by -yaw
+    o = np.array([c * o[0] + s * o[1], -s * o[0] + c * o[1], o[2]])
+    with np.errstate(divide="ignore"):
+        inv = (1.0 / (c * d[0] + s * d[1]), 1.0 / (c * d[1] - s * d[0]), inverse[2])
+    return o, half, inv
 
 
 def _rotate(v: np.ndarray, yaw: float) -> np.ndarray:
@@ -217,27 +218,56 @@ def shade(
         part = slice(starts[k], starts[k] + counts[k])
         if k < ROOM_FACES:
             half, m = dims.astype(np.float32) / 2, room[k]
-            p, face = points[:, part] - half[:, None], np.full(counts[k], k)
-            normal[:, part] = 0
-            normal[k >> 1, part] = -1.0 if k & 1 else 1.0  # room normals point inwards
-            # darker towards the room's edges: a cheap stand-in for ambient occlusion
-            edge = half[:, None] - np.abs(p)
-            edge[k >> 1] = np.inf
-            occlusion[part] = 1 - 0.35 * np.exp(-edge.min(0) / 0.25)
+            p, face, normal[:, part], occlusion[part] = _room_hit(points[:, part], k, half)
         else:
             box = boxes[k - ROOM_FACES]
             half, m = np.asarray(box.half, np.float32), box.material
-            p = _rotate(points[:, part] - np.asarray(box.center, np.float32)[:, None], -box.yaw)
-            r = np.abs(p) / half[:, None]  # 1 on the face that was hit
-            axis = np.where(
-                r[0] >= r[1], np.where(r[0] >= r[2], 0, 2), np.where(r[1] >= r[2], 1, 2)
-            )
-            positive = np.where(axis == 0, p[0], np.where(axis == 1, p[1], p[2])) > 0
-            face, sign = 2 * axis + positive, np.where(positive, np.float32(1), np.float32(-1))
-            normal[:, part] = _rotate(np.stack([(axis == a) * sign for a in range(3)]), box.yaw)
+            p, face, normal[:, part] = _box_hit(points[:, part], box, half)
         albedo[:, part] = TEXTURES[m.kind](p, face, half, m)
         emit[part] = m.emit
+    light = _lighting(points, normal, dirs, lights, ambient)
+    floor = slice(starts[FLOOR], starts[FLOOR] + counts[FLOOR])
+    _contact_shadows(points[:2, floor], occlusion[floor], footprints)
+    color = np.empty_like(points)
+    color[:, order] = albedo * (light * occlusion * (1 - emit) + 1.2 * emit)
+    return color
 
+
+def _room_hit(points: np.ndarray, k: int, half: np.ndarray) -> tuple[np.ndarray, ...]:
+    """Hit points on room face ``k`` about the room's centre, the face, its inward normal,
+    and an occlusion that darkens towards the room's edges (a cheap ambient occlusion).
+
+    Shape: points (3, n) -> p (3, n), face (n,), normal (3, n), occlusion (n,).
+    """
+    p, face = points - half[:, None], np.full(points.shape[1], k)
+    normal = np.zeros_like(points)
+    normal[k >> 1] = -1.0 if k & 1 else 1.0
+    edge = half[:, None] - np.abs(p)
+    edge[k >> 1] = np.inf
+    return p, face, normal, 1 - 0.35 * np.exp(-edge.min(0) / 0.25)
+
+
+def _box_hit(points: np.ndarray, box: Box, half: np.ndarray) -> tuple[np.ndarray, ...]:
+    """Hit points in the box's frame, the face hit and its normal in the room's frame.
+
+    Shape: points (3, n) -> p (3, n), face (n,), normal (3, n).
+    """
+    p = _rotate(points - np.asarray(box.center, np.float32)[:, None], -box.yaw)
+    r = np.abs(p) / half[:, None]  # 1 on the face that was hit
+    axis = np.where(r[0] >= r[1], np.where(r[0] >= r[2], 0, 2), np.where(r[1] >= r[2], 1, 2))
+    positive = np.where(axis == 0, p[0], np.where(axis == 1, p[1], p[2])) > 0
+    face, sign = 2 * axis + positive, np.where(positive, np.float32(1), np.float32(-1))
+    return p, face, _rotate(np.stack([(axis == a) * sign for a in range(3)]), box.yaw)
+
+
+def _lighting(
+    points: np.ndarray,
+    normal: np.ndarray,
+    dirs: np.ndarray,
+    lights: list[tuple[np.ndarray, float]],
+    ambient: float,
+) -> np.ndarray:
+    """Ambient + headlight + point lights at each point. Shape: (3, N) each -> (N,)."""
     (nx, ny, nz), (dx, dy, dz) = normal, dirs
     facing = np.abs(nx * dx + ny * dy + nz * dz) / np.sqrt(dx * dx + dy * dy + dz * dz)
     light = ambient + 0.3 * facing  # a headlight, so that faces of a box differ
@@ -246,11 +276,19 @@ def shade(
         dist2 = lx * lx + ly * ly + lz * lz
         cos = (nx * lx + ny * ly + nz * lz) / np.sqrt(dist2)
         light += np.float32(power) * np.maximum(cos, 0) / (1 + dist2 / 6)
-    floor = slice(starts[FLOOR], starts[FLOOR] + counts[FLOOR])
-    for x, y, hx, hy, yaw in footprints:  # soft dark patch under furniture
-        q = _rotate(points[:2, floor] - np.array([[x], [y]], np.float32), -yaw)
+    return light
+
+
+def _contact_shadows(
+    floor_xy: np.ndarray,
+    occlusion: np.ndarray,
+    footprints: list[tuple[float, float, float, float, float]],
+) -> None:
+    """Darken ``occlusion`` (in place) in a soft patch under each piece of furniture.
+
+    Shape: floor_xy (2, n) floor points, occlusion (n,).
+    """
+    for x, y, hx, hy, yaw in footprints:
+        q = _rotate(floor_xy - np.array([[x], [y]], np.float32), -yaw)
         outside = np.maximum(np.abs(q[0]) - hx, np.abs(q[1]) - hy)
-        occlusion[floor] *= 1 - 0.45 * np.clip(1 - outside / 0.12, 0, 1)
-    color = np.empty_like(points)
-    color[:, order] = albedo * (light * occlusion * (1 - emit) + 1.2 * emit)
-    return color
+        occlusion *= 1 - 0.45 * np.clip(1 - outside / 0.12, 0, 1)

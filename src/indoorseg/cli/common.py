@@ -1,0 +1,88 @@
+"""What every command shares: the Typer app, the consoles, and the error handler that turns
+the toolkit's errors into one red line with the fix said as flags."""
+
+from __future__ import annotations
+
+import functools
+import inspect
+from collections.abc import Callable
+
+import typer
+from rich.console import Console
+from rich.markup import escape
+
+from indoorseg.errors import IndoorsegError, TrainingInterrupted, describe_fix, python_words
+from indoorseg.progress import Reporter
+
+app = typer.Typer(
+    help="Semantic segmentation of indoor scenes: the room apart from its objects.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+)
+out = Console(soft_wrap=True)
+err = Console(stderr=True, soft_wrap=True)
+
+
+def reporter() -> Reporter:
+    """Progress on stderr, so that stdout stays parseable."""
+    return Reporter(console=err)
+
+
+def flag_words(ctx: typer.Context, templates: dict[str, str]) -> Callable[[str, object], str]:
+    """How the running command says one fix: the option of the same name as the library's
+    parameter, ``--set KEY=VALUE`` for a config key, or a template of the command's own
+    (formatted with ``value`` and the command's arguments)."""
+
+    def words(name: str, value: object) -> str:
+        if name in templates:
+            return templates[name].format(value=value, **ctx.params)
+        if "." in name:
+            return f"--set {name}={value}"
+        flags = [p.opts[0] for p in ctx.command.params if p.name == name and p.opts]
+        if not flags or not flags[0].startswith("-"):  # not an option of this command
+            return python_words(name, value)
+        if value is None:
+            return f"another {flags[0]}"
+        if value is ...:
+            return f"{flags[0]} {name.upper()}"
+        return flags[0] if value is True else f"{flags[0]} {value}"
+
+    return words
+
+
+def friendly(func: Callable | None = None, *, templates: dict[str, str] | None = None):
+    """Turn the toolkit's errors into one red line and exit code 2 (no traceback); Ctrl-C
+    into a line saying how to resume, and exit code 130.
+
+    The command gets a ``ctx`` (Typer's context) of its own, to say fixes with its flags.
+
+    Args:
+        templates: library parameter -> how this command says it (see ``flag_words``).
+    """
+    if func is None:
+        return functools.partial(friendly, templates=templates)
+
+    @functools.wraps(func)
+    def wrapper(*args, ctx: typer.Context, **kwargs):
+        try:
+            return func(*args, **kwargs)
+        except IndoorsegError as e:
+            fail(e.message + describe_fix(e.fix, flag_words(ctx, templates or {})))
+        except (ValueError, FileNotFoundError) as e:
+            fail(str(e))
+        except TrainingInterrupted as e:
+            err.print(f"stopped: resume with indoorseg train --resume {e.run_dir}")
+            raise typer.Exit(130) from None
+        except KeyboardInterrupt:
+            err.print("interrupted")
+            raise typer.Exit(130) from None
+
+    signature = inspect.signature(func, eval_str=True)  # Typer reads the Annotated options
+    context = inspect.Parameter("ctx", inspect.Parameter.KEYWORD_ONLY, annotation=typer.Context)
+    wrapper.__signature__ = signature.replace(parameters=[*signature.parameters.values(), context])
+    return wrapper
+
+
+def fail(message: str) -> None:
+    err.print(f"[red]error:[/red] {escape(message)}", highlight=False, soft_wrap=True)
+    raise typer.Exit(2)

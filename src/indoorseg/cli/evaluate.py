@@ -1,0 +1,47 @@
+"""``indoorseg evaluate``: score a run on a split, either protocol, maybe collapsed."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from indoorseg.cli.common import app, friendly, out, reporter
+
+
+@app.command("evaluate")
+@friendly
+def evaluate(
+    run: Annotated[Path, typer.Argument(help="Run folder or checkpoint file.")],
+    data: Annotated[Path, typer.Option(help="Prepared dataset folder.")],
+    split: Annotated[str, typer.Option(help="Split to score.")] = "test",
+    split_set: Annotated[str | None, typer.Option(help="Split set (official, paper...).")] = None,
+    protocol: Annotated[
+        str, typer.Option(help="standard (the literature's) or paper.")
+    ] = "standard",
+    collapse_to: Annotated[
+        str | None, typer.Option(help="Score in a coarser scheme, e.g. layout3.")
+    ] = None,
+    top_left_crop: Annotated[
+        bool, typer.Option(help="paper: score the top-left training crop only.")
+    ] = False,
+    json_path: Annotated[
+        Path | None, typer.Option("--json", help="Also write the results here.")
+    ] = None,
+    device: Annotated[str, typer.Option(help="auto, cpu, cuda")] = "auto",
+):
+    """Score a trained model: metrics.json, metrics.md and confusion.png."""
+    from indoorseg.evaluation import evaluate_checkpoint
+    from indoorseg.files import atomic_write_text
+    from indoorseg.reports import markdown_table
+
+    result = evaluate_checkpoint(
+        run, data, split, split_set=split_set, protocol=protocol, collapse_to=collapse_to,
+        top_left_crop=top_left_crop, device=device, reporter=reporter(),
+    )  # fmt: skip
+    if json_path:
+        atomic_write_text(json_path, json.dumps(result, indent=1))
+    out.print(markdown_table(result))
+    out.print(f"written to {result['out_dir']}")

@@ -1,0 +1,81 @@
+"""Inference: the one path from a checkpoint to predictions, for images of any size.
+
+``load_model`` rebuilds a network from a checkpoint (weights only, no pickle);
+``predict_logits`` runs it on images of any size; ``predictions`` walks a loader of
+(image, label) pairs. Evaluation, validation during training and every future use
+(prediction on files, export) go through here.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+from torch.utils.data import DataLoader
+
+from indoorseg.checkpoint import ModelRecord, read_model
+from indoorseg.errors import CheckpointError
+from indoorseg.models import build_model
+from indoorseg.runtime import Runtime
+
+
+@dataclass
+class LoadedModel:
+    """A network rebuilt from a checkpoint, in eval mode on its runtime's device, with what
+    the checkpoint says about it (``record.scheme``, ``record.normalization``...)."""
+
+    model: nn.Module
+    record: ModelRecord
+
+    @property
+    def path(self) -> Path:
+        return self.record.path
+
+
+def load_model(path: str | Path, runtime: Runtime, which: str = "best") -> LoadedModel:
+    """Rebuild a model from a checkpoint file or a run folder (``which``: best or last)."""
+    record = read_model(path, which)
+    try:
+        model = build_model(record.spec)
+        model.load_state_dict(record.weights, strict=True)
+    except RuntimeError as err:  # missing, unexpected or mis-shaped tensors
+        raise CheckpointError(f"{record.path}: weights do not fit the model ({err})") from None
+    return LoadedModel(runtime.prepare(model).eval(), record)
+
+
+@torch.no_grad()
+def predict_logits(model: nn.Module, images: torch.Tensor, runtime: Runtime, multiple: int = 32):
+    """Logits at the input size for images of any size (padded to a multiple of 32).
+
+    Shape: images (N, 3, H, W) -> logits (N, C, H, W) float32.
+    """
+    h, w = images.shape[-2:]
+    pad_h, pad_w = (-h) % multiple, (-w) % multiple
+    x = runtime.images(images)
+    if pad_h or pad_w:
+        x = F.pad(x, (0, pad_w, 0, pad_h), mode="replicate")
+    with runtime.autocast():
+        logits = model(x)
+    return logits[..., :h, :w].float()
+
+
+@torch.no_grad()
+def predictions(
+    model: nn.Module, loader: DataLoader, runtime: Runtime, crop: tuple[int, int] | None = None
+) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+    """Yield ``(label, predicted ids)`` per batch of whole images, on the CPU.
+
+    Args:
+        crop: score only the top-left ``(h, w)`` of each image (the paper's test script).
+
+    Shape: label, pred (B, H, W) int64.
+    """
+    model.eval()
+    for x, y in loader:
+        if crop is not None:
+            x, y = x[..., : crop[0], : crop[1]], y[..., : crop[0], : crop[1]]
+        yield y, predict_logits(model, x, runtime).argmax(1).cpu()
