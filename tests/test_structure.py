@@ -17,7 +17,7 @@ MAX_FUNCTION_LINES = 50  # the whole def, decorators and docstring included
 
 # Bottom to top. A module is on the layer of the longest entry it equals or lies inside.
 LAYERS = [
-    ["indoorseg", "indoorseg.errors", "indoorseg.files", "indoorseg.progress"],
+    ["indoorseg", "indoorseg.errors", "indoorseg.files", "indoorseg.progress", "indoorseg.workers"],
     ["indoorseg.classes", "indoorseg.metrics", "indoorseg.runtime", "indoorseg.models"],
     ["indoorseg.config"],
     ["indoorseg.data"],

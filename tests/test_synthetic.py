@@ -149,3 +149,17 @@ def test_parse_size():
     for text in ("240", "240x", "x320", "240x320x3", "a x b", "-1x5", "0x64", "240*320"):
         with pytest.raises(ValueError, match="size"):
             parse_size(text)
+
+
+def test_worker_processes_write_the_same_rooms(tmp_path):
+    one = synthesize(tmp_path / "one", 6, (48, 64), seed=3, workers=1)
+    two = synthesize(tmp_path / "two", 6, (48, 64), seed=3, workers=2)
+    assert read_info(one).splits == read_info(two).splits
+    for sample_id in read_info(one).splits["default"]["train"]:
+        for sub, read in (("rgb", read_rgb_png), ("label", read_label_png)):
+            a, b = read(one / sub / f"{sample_id}.png"), read(two / sub / f"{sample_id}.png")
+            np.testing.assert_array_equal(a, b)
+        np.testing.assert_array_equal(
+            read_label_png(one / "depth" / f"{sample_id}.png"),
+            read_label_png(two / "depth" / f"{sample_id}.png"),
+        )

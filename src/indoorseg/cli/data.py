@@ -73,13 +73,36 @@ def synth(
     size: Annotated[str, typer.Option(help="HEIGHTxWIDTH")] = "240x320",
     seed: Annotated[int, typer.Option(help="Seed; image i is the same whatever --n is.")] = 0,
     force: Annotated[bool, typer.Option(help="Rewrite an existing folder.")] = False,
+    workers: Annotated[
+        int | None, typer.Option(help="Processes rendering rooms (default: one per core).")
+    ] = None,
 ):
     """Render procedural indoor rooms (nyu40 labels, depth) as a prepared folder."""
     from indoorseg.data.synthetic import parse_size, synthesize
 
     with reporter().task("synthesize rooms", n) as advance:
         result = synthesize(out_dir, n, parse_size(size), seed=seed, force=force,
-                            progress=lambda done, total: advance())  # fmt: skip
+                            progress=lambda done, total: advance(), workers=workers)  # fmt: skip
+    out.print(str(result) if result else f"{out_dir}: already exists (use --force to rewrite)")
+
+
+@data_app.command("import")
+@friendly
+def import_(
+    rgb: Annotated[Path, typer.Option(help="Folder of images (PNG or JPEG).")],
+    labels: Annotated[Path, typer.Option(help="Folder of label PNGs, NAME.png per image.")],
+    out_dir: Annotated[Path, typer.Option("--out", help="Prepared dataset folder to write.")],
+    space: Annotated[str, typer.Option(help="Label space of the label ids.")] = "nyu40",
+    depth: Annotated[Path | None, typer.Option(help="Folder of depth PNGs (mm).")] = None,
+    split: Annotated[str, typer.Option(help="Name of the one split.")] = "test",
+    force: Annotated[bool, typer.Option(help="Rewrite an existing folder.")] = False,
+):
+    """Turn plain folders of images and label PNGs (matched by name) into a prepared folder."""
+    from indoorseg.data.folders import import_folders
+
+    with reporter().task("import images", None) as advance:
+        result = import_folders(rgb, labels, out_dir, space=space, depth_dir=depth, split=split,
+                                force=force, progress=lambda done, total: advance())  # fmt: skip
     out.print(str(result) if result else f"{out_dir}: already exists (use --force to rewrite)")
 
 

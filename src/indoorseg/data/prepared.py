@@ -29,6 +29,9 @@ from indoorseg.files import atomic_folder, atomic_write_text
 
 FORMAT = "indoorseg-prepared"
 FORMAT_VERSION = 1
+# zlib level of written PNGs: level 1 writes a sample about 5x faster than Pillow's default
+# (6) for about 13 % more bytes; the pixels are the same at every level.
+PNG_LEVEL = 1
 
 
 @dataclass
@@ -138,7 +141,7 @@ def write_sample(
         raise ValueError(f"label of {sample_id} is {label.shape}, image is {rgb.shape[:2]}")
     for sub in ("rgb", "label", "depth"):
         (root / sub).mkdir(parents=True, exist_ok=True)
-    Image.fromarray(rgb).save(root / "rgb" / f"{sample_id}.png")
+    Image.fromarray(rgb).save(root / "rgb" / f"{sample_id}.png", compress_level=PNG_LEVEL)
     save_uint16_png(root / "label" / f"{sample_id}.png", label)
     if depth_mm is not None:
         save_uint16_png(root / "depth" / f"{sample_id}.png", depth_mm)
@@ -147,7 +150,7 @@ def write_sample(
 def save_uint16_png(path: Path, array: np.ndarray) -> None:
     """Save a 2-D array as a 16-bit greyscale PNG."""
     array = np.ascontiguousarray(array, dtype=np.uint16)
-    Image.fromarray(array).save(path)
+    Image.fromarray(array).save(path, compress_level=PNG_LEVEL)
 
 
 def read_label_png(path: str | Path) -> np.ndarray:

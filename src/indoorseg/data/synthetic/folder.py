@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Callable
 from pathlib import Path
@@ -15,6 +16,7 @@ from indoorseg.data.prepared import (
 )
 from indoorseg.data.synthetic.furniture import NYU40
 from indoorseg.data.synthetic.render import check_size, render_room
+from indoorseg.workers import in_order
 
 GENERATOR = "indoorseg.synthetic v1"
 
@@ -49,6 +51,7 @@ def synthesize(
     test_fraction: float = 0.1,
     force: bool = False,
     progress: Callable[[int, int], None] | None = None,
+    workers: int | None = None,
 ) -> Path | None:
     """Write ``n`` rooms as a prepared dataset folder (see :mod:`indoorseg.data.prepared`),
     split by ``split_ids``; image ``i`` is ``render_room(seed, i, size)``.
@@ -57,6 +60,8 @@ def synthesize(
         out: the folder to write; built under a temporary name and renamed when complete.
         force: rebuild ``out`` even if it already is a dataset.
         progress: called as ``progress(done, n)`` after each image.
+        workers: processes rendering rooms (default: one per available CPU core); the
+            files are the same whatever their number.
 
     Returns:
         ``out``, or None when it already was a dataset and ``force`` is false (nothing done).
@@ -70,11 +75,10 @@ def synthesize(
     with staged_output(out, force) as tmp:
         if tmp is None:
             return None
-        for i in range(n):
-            sample = render_room(seed, i, size)
-            write_sample(tmp, f"{i:05d}", sample.rgb, sample.label, depth_to_mm(sample.depth))
+        write_room = functools.partial(_write_room, tmp, seed, size)
+        for done, _ in enumerate(in_order(write_room, range(n), workers), 1):
             if progress is not None:
-                progress(i + 1, n)
+                progress(done, n)
         write_info(tmp, PreparedInfo(
             name="synthetic",
             label_space="nyu40",
@@ -85,6 +89,11 @@ def synthesize(
             extra={"seed": seed, "generator": GENERATOR},
         ))  # fmt: skip
     return Path(out)
+
+
+def _write_room(root: Path, seed: int, size: tuple[int, int], index: int) -> None:
+    sample = render_room(seed, index, size)
+    write_sample(root, f"{index:05d}", sample.rgb, sample.label, depth_to_mm(sample.depth))
 
 
 def parse_size(text: str) -> tuple[int, int]:

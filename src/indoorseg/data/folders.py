@@ -1,0 +1,143 @@
+"""Plain folders of images and label PNGs -> a prepared folder (``data import``).
+
+Images (PNG or JPEG, any mode: turned into RGB) and label PNGs (single channel, ids of a
+built-in label space, 0 = unlabelled) are matched by file name without the extension;
+depth PNGs (uint16 millimetres) may come too. Every pair is checked before anything is
+kept: a missing label, a size mismatch or an id the label space does not have is an error
+naming the file, and nothing is left at the output.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+
+from indoorseg.classes import BUILTIN_SPACES, LabelSpace
+from indoorseg.data.prepared import (
+    PreparedInfo,
+    read_label_png,
+    read_rgb_png,
+    staged_output,
+    write_info,
+    write_sample,
+)
+from indoorseg.errors import DatasetError
+
+IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg")
+
+
+def import_folders(
+    rgb_dir: str | Path,
+    labels_dir: str | Path,
+    out: str | Path,
+    space: str = "nyu40",
+    depth_dir: str | Path | None = None,
+    split: str = "test",
+    name: str | None = None,
+    force: bool = False,
+    progress: Callable[[int, int], None] | None = None,
+) -> Path | None:
+    """Write every image of ``rgb_dir`` with its label as a prepared folder of one split.
+
+    Args:
+        labels_dir: ``NAME.png`` for every image ``NAME.*``; labels without an image are
+            left out.
+        space: label space of the label ids (``nyu40``, ``nyu13``).
+        depth_dir: optional ``NAME.png`` depth in millimetres for every image.
+        split: the name of the one split (in the split set ``default``).
+        name: the dataset's name (default: the output folder's name).
+
+    Returns:
+        ``out``, or None when it already holds a dataset and ``force`` is false.
+    """
+    label_space = _builtin_space(space)
+    pairs = matched_files(Path(rgb_dir), Path(labels_dir), depth_dir and Path(depth_dir))
+    with staged_output(out, force) as tmp:
+        if tmp is None:
+            return None
+        sizes = set()
+        for done, (sample_id, files) in enumerate(pairs.items(), 1):
+            sizes.add(_import_sample(tmp, sample_id, files, label_space))
+            if progress is not None:
+                progress(done, len(pairs))
+        write_info(tmp, PreparedInfo(
+            name=name or Path(out).name,
+            label_space=label_space.name,
+            class_names=list(label_space.names),
+            splits={"default": {split: list(pairs)}},
+            default_split_set="default",
+            image_size=list(sizes.pop()) if len(sizes) == 1 else [],  # [] : sizes differ
+            extra={"imported_from": {"rgb": str(rgb_dir), "labels": str(labels_dir)}},
+        ))  # fmt: skip
+    return Path(out)
+
+
+def _builtin_space(name: str) -> LabelSpace:
+    if name not in BUILTIN_SPACES:
+        raise DatasetError(
+            f"label space {name!r} cannot be imported; built in: {', '.join(BUILTIN_SPACES)} "
+            "(nyu894 labels come with their class names: prepare them from the .mat)"
+        )
+    return BUILTIN_SPACES[name]
+
+
+def matched_files(
+    rgb_dir: Path, labels_dir: Path, depth_dir: Path | None = None
+) -> dict[str, dict[str, Path]]:
+    """``{name: {"rgb": path, "label": path[, "depth": path]}}``, sorted by name.
+
+    Raises:
+        DatasetError: a folder is missing or holds no image, an image has no label (or no
+            depth when ``depth_dir`` is given), or two images share a name.
+    """
+    for folder in (rgb_dir, labels_dir, depth_dir):
+        if folder is not None and not folder.is_dir():
+            raise DatasetError(f"{folder}: not a folder")
+    images = sorted(p for p in rgb_dir.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
+    if not images:
+        raise DatasetError(f"{rgb_dir}: no images ({', '.join(IMAGE_SUFFIXES)})")
+    stems = [p.stem for p in images]
+    repeated = sorted({s for s in stems if stems.count(s) > 1})
+    if repeated:
+        raise DatasetError(f"{rgb_dir}: several images named {repeated[:5]}")
+    pairs = {p.stem: {"rgb": p, "label": labels_dir / f"{p.stem}.png"} for p in images}
+    if depth_dir is not None:
+        for stem, files in pairs.items():
+            files["depth"] = depth_dir / f"{stem}.png"
+    for kind in ("label", "depth"):
+        missing = [f[kind].name for f in pairs.values() if kind in f and not f[kind].is_file()]
+        if missing:
+            where = labels_dir if kind == "label" else depth_dir
+            raise DatasetError(
+                f"{where}: no {kind} for {len(missing)} of {len(pairs)} images, e.g. {missing[:5]}"
+            )
+    return pairs
+
+
+def _import_sample(
+    root: Path, sample_id: str, files: dict[str, Path], space: LabelSpace
+) -> tuple[int, int]:
+    """Check one image with its label (and depth) and write it; returns its (H, W)."""
+    rgb = _read(read_rgb_png, files["rgb"])
+    label = _read(read_label_png, files["label"])
+    depth = _read(read_label_png, files["depth"]) if "depth" in files else None
+    for kind, array in (("label", label), ("depth", depth)):
+        if array is not None and array.shape != rgb.shape[:2]:
+            raise DatasetError(
+                f"{files[kind]}: {kind} is {array.shape[1]}x{array.shape[0]}, its image "
+                f"{files['rgb'].name} is {rgb.shape[1]}x{rgb.shape[0]} (width x height)"
+            )
+    if label.max(initial=0) >= space.num_ids:
+        raise DatasetError(
+            f"{files['label']}: label id {label.max()} is not in {space.name} "
+            f"(ids 0..{space.num_ids - 1}, 0 = unlabelled)"
+        )
+    write_sample(root, sample_id, rgb, label, depth)
+    return rgb.shape[:2]
+
+
+def _read(reader: Callable, path: Path):
+    try:
+        return reader(path)
+    except OSError as err:  # Pillow: not an image, truncated...
+        raise DatasetError(f"{path}: not a readable image ({err})") from None
