@@ -24,8 +24,13 @@ LAYERS = [
     ["indoorseg.checkpoint", "indoorseg.runlog", "indoorseg.reports"],
     ["indoorseg.inference"],
     ["indoorseg.evaluation"],
+    ["indoorseg.epoch_time"],
     ["indoorseg.engine"],
     ["indoorseg.training"],
+    ["indoorseg.reproduce.budgets", "indoorseg.reproduce.results", "indoorseg.reproduce.report"],
+    ["indoorseg.reproduce.floors", "indoorseg.reproduce.plots", "indoorseg.reproduce.runs"],
+    ["indoorseg.reproduce.study"],
+    ["indoorseg.reproduce"],
     ["indoorseg.demo"],
     ["indoorseg.cli", "indoorseg.__main__"],
 ]

@@ -154,18 +154,20 @@ def evaluate_checkpoint(
     device: str = "auto",
     out_dir: str | Path | None = None,
     reporter: Reporter | None = None,
+    workers: int = 2,
 ) -> dict:
     """Score a checkpoint (a file, or a run folder's best) on a prepared folder; write the
     report to ``out_dir`` (default: ``results_dir``, keyed by what was scored).
 
-    The scoring arguments are those of ``Scoring``. Returns what was scored, ``metrics``
+    The scoring arguments are those of ``Scoring``; ``workers`` load the images. Returns
+    what was scored, ``metrics``
     (for the standard protocol the confusion matrix too) and ``out_dir``, which holds
     ``metrics.json``, ``metrics.md`` (and ``confusion.png``).
     """
     scoring = Scoring(split, split_set, protocol, collapse_to, top_left_crop)
     runtime = make_runtime(device, "auto", "auto")
     loaded = load_model(checkpoint, runtime)
-    result = score_model(loaded, data_root, scoring, runtime, reporter)
+    result = score_model(loaded, data_root, scoring, runtime, reporter, workers)
     name = scoring.name(loaded.record.train_data.get("split_set"), result["scheme"])
     out = Path(out_dir) if out_dir else results_dir(loaded.path.parent, data_root, name)
     write_report(result, out)
@@ -178,6 +180,7 @@ def score_model(
     scoring: Scoring,
     runtime: Runtime,
     reporter: Reporter | None = None,
+    workers: int = 2,
 ) -> dict:
     """Predict on every image of the split and score the predictions."""
     reporter = reporter or Reporter(enabled=False)
@@ -189,7 +192,7 @@ def score_model(
     dataset = SegmentationDataset(
         data_root, scheme, s.split, split_set, normalization=record.normalization
     )
-    loader = DataLoader(dataset, batch_size=1, num_workers=2)  # whole images of any size
+    loader = DataLoader(dataset, batch_size=1, num_workers=workers)  # whole images, any size
     crop = tuple(record.train_data["crop"]) if s.top_left_crop else None
     pairs = collapsed(predictions(loaded.model, loader, runtime, crop), table)
     with reporter.task(f"evaluate {s.split} ({s.protocol})", len(loader)) as advance:

@@ -123,15 +123,19 @@ class SegmentationDataset(Dataset):
 
     def load(self, index: int) -> tuple[np.ndarray, np.ndarray]:
         """The raw image (H, W, 3) uint8 and its label in train ids (H, W)."""
-        sample_id = self.ids[index]
-        image = read_rgb_png(self.root / "rgb" / f"{sample_id}.png")
-        raw = read_label_png(self.root / "label" / f"{sample_id}.png")
+        image = read_rgb_png(self.root / "rgb" / f"{self.ids[index]}.png")
+        return image, self.label(index)
+
+    def label(self, index: int) -> np.ndarray:
+        """The label of one image in train ids (H, W)."""
+        path = self.root / "label" / f"{self.ids[index]}.png"
+        raw = read_label_png(path)
         if raw.max(initial=0) >= len(self.lut):
             raise DatasetError(
-                f"{self.root / 'label' / sample_id}.png: label {raw.max()} is beyond the "
-                f"{len(self.lut) - 1} classes of {self.info.label_space}"
+                f"{path}: label {raw.max()} is beyond the {len(self.lut) - 1} classes of "
+                f"{self.info.label_space}"
             )
-        return image, self.lut[raw]
+        return self.lut[raw]
 
     def __getitem__(self, index: int) -> tuple[torch.Tensor, torch.Tensor]:
         image, label = self.load(index)

@@ -1,0 +1,106 @@
+"""``reproduce --budget smoke``: the whole report in miniature, and its reuse of finished work."""
+
+import json
+
+import numpy as np
+import pytest
+from PIL import Image
+from typer.testing import CliRunner
+
+from indoorseg.cli import app
+from indoorseg.data.folders import import_folders
+from indoorseg.data.synthetic import render_room
+from indoorseg.reproduce import reproduce
+from indoorseg.reproduce.budgets import SCHEMES
+
+SMOKE_SEEDS = 2
+
+
+def fake_real_folder(root):
+    """Three 'photos' with nyu40 labels, through ``data import`` as a user would."""
+    (root / "rgb").mkdir(parents=True)
+    (root / "labels").mkdir()
+    for i in range(3):
+        room = render_room(7, i, (72, 96))
+        Image.fromarray(room.rgb).save(root / "rgb" / f"photo{i}.jpg", quality=95)
+        Image.fromarray(room.label.astype(np.uint8)).save(root / "labels" / f"photo{i}.png")
+    return import_folders(root / "rgb", root / "labels", root / "real")
+
+
+def in_unit(value):
+    return value is None or 0.0 <= value <= 1.0
+
+
+@pytest.fixture(scope="module")
+def smoke(tmp_path_factory):
+    root = tmp_path_factory.mktemp("smoke")
+    real = fake_real_folder(root / "photos")
+    return root / "report", real, reproduce(root / "report", "smoke", real=real)
+
+
+def test_smoke_writes_the_report_and_its_plots(smoke):
+    out, _, results = smoke
+    assert json.loads((out / "results.json").read_text())["budget"]["name"] == "smoke"
+    report = (out / "report.md").read_text()
+    for heading in ("## Table 2", "## The fair comparison", "## Table 3", "## Floors",
+                    "## The two protocols"):  # fmt: skip
+        assert heading in report
+    assert "51.9" in report and "63 min 11 s" in report  # the paper's figures beside ours
+    for path in results["plots"].values():
+        with Image.open(out / path) as image:
+            assert image.width > 300 and image.height > 200
+        assert f"]({path})" in report
+
+
+def test_smoke_trains_every_model_and_scores_it_in_layout3(smoke):
+    _, _, results = smoke
+    runs = results["runs"]
+    assert sorted({r["scheme"] for r in runs}) == sorted(SCHEMES)
+    assert len(runs) == len(SCHEMES) * SMOKE_SEEDS
+    for run in runs:
+        for scoring in ("standard", "paper", "paper_crop"):
+            scores = run["scores"][scoring]
+            assert in_unit(scores["mean_iou"]) and in_unit(scores["pixel_accuracy"])
+        assert set(run["scores"]["standard"]["per_class_iou"]) == {"background", "object"}
+        assert len(run["epochs"]) == 2 and run["real"]["standard"]["images"] == 3
+    for model, figures in results["models"].items():
+        assert figures["standard mIoU"]["n"] == SMOKE_SEEDS, model
+        assert figures["standard mIoU"]["std"] >= 0
+    assert results["verdicts"]["default"]["answer"] in (
+        "yes", "no clear difference", "no: the 40-class model collapsed to 3 does better"
+    )  # fmt: skip
+
+
+def test_smoke_floors_and_epoch_times(smoke):
+    _, _, results = smoke
+    for where, floors in results["floors"].items():
+        assert {"all background", "all object", "per-pixel prior"} <= {
+            name.replace(" (majority)", "") for name in floors
+        }, where
+        for scores in floors.values():
+            for protocol in ("standard", "paper"):
+                assert in_unit(scores[protocol]["metrics"]["mean_iou"])
+    # every image of every constant floor is one class: its standard pixel accuracies sum to 1
+    test_floors = results["floors"]["the test split (default)"]
+    constants = [s for n, s in test_floors.items() if n.startswith("all ")]
+    total = sum(s["standard"]["metrics"]["pixel_accuracy"] for s in constants)
+    assert total == pytest.approx(1.0)
+    rows = {(r["classes"], r["pipeline"]): r for r in results["epoch_time"]}
+    assert set(rows) == {(c, p) for c in (3, 40, 894) for p in ("integer", "one-hot")}
+    for row in rows.values():
+        epoch = row["epoch"]
+        assert epoch["data_s"] > 0 and epoch["compute_s"] > 0
+        assert epoch["total_s"] == pytest.approx(epoch["data_s"] + epoch["compute_s"])
+
+
+def test_a_second_reproduction_reuses_what_is_done(smoke):
+    out, real, first = smoke
+    result = CliRunner().invoke(
+        app, ["reproduce", "--budget", "smoke", "--out", str(out), "--real", str(real)]
+    )
+    assert result.exit_code == 0, result.output
+    again = json.loads((out / "results.json").read_text())
+    assert {r["done"] for r in again["runs"]} == {"reused"}
+    assert again["epoch_time"] == first["epoch_time"]  # read back, not measured again
+    assert again["models"] == json.loads(json.dumps(first["models"]))
+    assert "## Table 3" in result.output
