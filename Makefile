@@ -13,8 +13,18 @@ $(STAMP): pyproject.toml | $(BIN)/python
 	$(BIN)/python -m pip install -e ".[test]"
 	touch $(STAMP)
 
+# The real NYU test images beside the checkout, when there are any, are scored too.
+SHARED_NYU := ../shared/nyuv2
+REAL := runs/demo/real
+
 demo: $(STAMP)
-	$(BIN)/indoorseg demo --out runs/demo
+ifneq ($(wildcard $(SHARED_NYU)/rgb),)
+	$(BIN)/indoorseg data import --rgb $(SHARED_NYU)/rgb --labels $(SHARED_NYU)/labels40 \
+		--depth $(SHARED_NYU)/depth --space nyu40 --out $(REAL)
+	$(BIN)/indoorseg reproduce --budget quick --out runs/demo --real $(REAL)
+else
+	$(BIN)/indoorseg reproduce --budget quick --out runs/demo
+endif
 
 test: $(STAMP)
 	$(BIN)/python -m pytest

@@ -183,3 +183,24 @@ def test_a_report_never_replaces_a_folder_of_other_files(blocks, tmp_path):
     with pytest.raises(ValueError, match="other than a report"):
         evaluate_checkpoint(ckpt, blocks, device="cpu", out_dir=mine)
     assert (mine / "notes.txt").read_text() == "keep me"
+
+
+def test_a_report_never_replaces_a_file(blocks, tmp_path):
+    ckpt = constant_checkpoint(tmp_path / "c.safetensors", "layout3", 0)
+    precious = tmp_path / "notes.txt"
+    precious.write_text("keep me")
+    with pytest.raises(ValueError, match="is a file"):
+        evaluate_checkpoint(ckpt, blocks, device="cpu", out_dir=precious)
+    assert precious.read_text() == "keep me"
+
+
+def test_naming_the_default_split_set_scores_into_the_same_folder(blocks, tmp_path):
+    ckpt = constant_checkpoint(tmp_path / "run" / "best.safetensors", "layout3", 0)
+    implicit = evaluate_checkpoint(ckpt, blocks, device="cpu")
+    explicit = evaluate_checkpoint(ckpt, blocks, split_set="default", device="cpu")
+    assert implicit["out_dir"] == explicit["out_dir"]
+    info = read_info(blocks)
+    info.splits["other"] = info.splits["default"]
+    write_info(blocks, info)
+    other = evaluate_checkpoint(ckpt, blocks, split_set="other", device="cpu")
+    assert Path(other["out_dir"]).name == "other.test-standard"

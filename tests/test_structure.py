@@ -31,7 +31,6 @@ LAYERS = [
     ["indoorseg.reproduce.floors", "indoorseg.reproduce.plots", "indoorseg.reproduce.runs"],
     ["indoorseg.reproduce.study"],
     ["indoorseg.reproduce"],
-    ["indoorseg.demo"],
     ["indoorseg.cli", "indoorseg.__main__"],
 ]
 

@@ -16,7 +16,7 @@ from pathlib import Path
 import torch
 import torch.nn.functional as F
 from torch import nn
-from torch.utils.data import DataLoader, Dataset
+from torch.utils.data import DataLoader
 
 from indoorseg.checkpoint import BEST, LAST, TrainState
 from indoorseg.classes import Scheme
@@ -53,10 +53,6 @@ class Loaders:
     @property
     def steps_per_epoch(self) -> int:
         return len(self.train.dataset) // self.train.batch_size
-
-    @property
-    def train_set(self) -> Dataset:
-        return self.train.dataset
 
 
 def train_one_epoch(

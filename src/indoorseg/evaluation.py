@@ -19,6 +19,7 @@ was scored (``results_dir``): scoring a run on another dataset never overwrites 
 from __future__ import annotations
 
 import hashlib
+import re
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -34,7 +35,7 @@ from indoorseg.errors import UsageError
 from indoorseg.inference import LoadedModel, load_model, predictions
 from indoorseg.metrics import ConfusionMatrix, PaperScores, summarize
 from indoorseg.progress import Reporter
-from indoorseg.reports import write_report
+from indoorseg.reports import check_report_dir, write_report
 from indoorseg.runlog import read_run_info
 from indoorseg.runtime import Runtime, make_runtime
 
@@ -133,10 +134,10 @@ class Scoring:
                 {"protocol": "paper"},
             )
 
-    def name(self, trained_split_set: str | None, scheme: str) -> str:
+    def name(self, default_split_set: str | None, scheme: str) -> str:
         """``[SPLITSET.]SPLIT-PROTOCOL[-crop][-to-SCHEME]``, ``SCHEME`` being the name of
-        the scheme scored; the split set only when it is not the one trained on."""
-        explicit = self.split_set not in (None, trained_split_set)
+        the scheme scored; the split set only when it is not the one used by default."""
+        explicit = self.split_set not in (None, default_split_set)
         name = f"{self.split_set}." if explicit else ""
         name += f"{self.split}-{self.protocol}" + ("-crop" if self.top_left_crop else "")
         return name + (f"-to-{scheme}" if self.collapse_to else "")
@@ -167,11 +168,21 @@ def evaluate_checkpoint(
     scoring = Scoring(split, split_set, protocol, collapse_to, top_left_crop)
     runtime = make_runtime(device, "auto", "auto")
     loaded = load_model(checkpoint, runtime)
+    out = Path(out_dir) if out_dir else default_out_dir(loaded, data_root, scoring)
+    check_report_dir(out)  # before minutes of predictions, not after
     result = score_model(loaded, data_root, scoring, runtime, reporter, workers)
-    name = scoring.name(loaded.record.train_data.get("split_set"), result["scheme"])
-    out = Path(out_dir) if out_dir else results_dir(loaded.path.parent, data_root, name)
     write_report(result, out)
     return {**result, "out_dir": str(out)}
+
+
+def default_out_dir(loaded: LoadedModel, data_root: str | Path, scoring: Scoring) -> Path:
+    """``results_dir`` of this scoring: named after the scheme scored, and after the split
+    set when it is not the one the model's split set (or the dataset's default) gives."""
+    info = read_info(data_root)
+    default = loaded.record.train_data.get("split_set") or info.default_split_set
+    collapsed = scoring.collapse_to and load_scheme(scoring.collapse_to, info.space())
+    name = scoring.name(default, collapsed.name if collapsed else loaded.record.scheme.name)
+    return results_dir(loaded.path.parent, data_root, name)
 
 
 def score_model(
@@ -214,10 +225,12 @@ def score_model(
 
 
 def dataset_key(data_root: str | Path) -> str:
-    """``NAME-HASH``: the dataset's name and 8 hex digits of its absolute path."""
+    """``NAME-HASH``: the dataset's name (as a safe file name) and 8 hex digits of its
+    absolute path."""
     root = Path(data_root).resolve()
     digest = hashlib.sha256(str(root).encode()).hexdigest()[:8]
-    return f"{read_info(root).name}-{digest}"
+    name = re.sub(r"[^A-Za-z0-9_.-]+", "_", read_info(root).name).strip("._") or "dataset"
+    return f"{name}-{digest}"
 
 
 def results_dir(run_dir: Path, data_root: str | Path, name: str) -> Path:
@@ -228,6 +241,6 @@ def results_dir(run_dir: Path, data_root: str | Path, name: str) -> Path:
     on a second dataset leaves the first one's results alone.
     """
     trained_on = read_run_info(run_dir).get("data")
-    if trained_on is not None and Path(trained_on) == Path(data_root).resolve():
+    if trained_on is not None and Path(trained_on).resolve() == Path(data_root).resolve():
         return run_dir / "eval" / name
     return run_dir / "eval" / dataset_key(data_root) / name

@@ -48,25 +48,41 @@ def atomic_folder(path: str | Path) -> Iterator[Path]:
     """Yield a temporary folder beside ``path`` to fill; on success it takes the place of
     ``path`` (a folder already there is replaced whole), on any error it is removed.
 
-    The old folder is renamed aside before the new one is renamed in, so ``path`` holds
-    either the old contents or the new ones, never a mixture.
+    The old folder is renamed aside, the new one renamed in, and the old one deleted: a
+    reader sees the old contents or the new ones, never a mixture (for the instant between
+    the two renames, nothing). If the second rename fails, the old folder is put back.
+
+    Raises:
+        FileExistsError: ``path`` is a file, not a folder.
     """
-    path = Path(path)
+    path = Path(path).absolute()
+    if path.exists() and not path.is_dir():
+        raise FileExistsError(f"{path}: is a file, not a folder; refusing to replace it")
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(dir=path.parent, prefix=f".{path.name}.partial-"))
     try:
         yield tmp
         os.chmod(tmp, 0o777 & ~current_umask())  # mkdtemp makes 0700
-        if path.exists():
-            old = Path(tempfile.mkdtemp(dir=path.parent, prefix=f".{path.name}.old-"))
-            os.replace(path, old / path.name)
-            os.replace(tmp, path)
-            shutil.rmtree(old, ignore_errors=True)
-        else:
-            os.replace(tmp, path)
+        _swap_in(tmp, path)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
+
+
+def _swap_in(new: Path, path: Path) -> None:
+    """Rename ``new`` to ``path``, replacing a folder there; the old one comes back on error."""
+    if not path.exists():
+        os.replace(new, path)
+        return
+    aside = Path(tempfile.mkdtemp(dir=path.parent, prefix=f".{path.name}.old-"))
+    os.replace(path, aside / path.name)
+    try:
+        os.replace(new, path)
+    except BaseException:
+        os.replace(aside / path.name, path)
+        aside.rmdir()
+        raise
+    shutil.rmtree(aside, ignore_errors=True)
 
 
 def sha256_file(path: str | Path, chunk_size: int = 1 << 20) -> str:

@@ -1,4 +1,4 @@
-"""Results a person can read: Markdown tables and confusion-matrix plots.
+"""Results a person can read: evaluation reports (Markdown table, confusion-matrix plot).
 
 Plots are drawn on a ``matplotlib.figure.Figure`` of their own, never through pyplot's
 global state, so the toolkit leaves the caller's matplotlib backend alone.
@@ -52,9 +52,7 @@ def write_report(result: dict, out: str | Path) -> None:
     The folder is replaced whole and at once, so it never mixes two scorings; a folder that
     holds other files than these is refused rather than replaced.
     """
-    out = Path(out)
-    if out.is_dir() and any(p.name not in REPORT_FILES for p in out.iterdir()):
-        raise UsageError(f"{out}: holds files other than a report; refusing to replace it")
+    out = check_report_dir(out)
     with atomic_folder(out) as tmp:
         (tmp / "metrics.json").write_text(json.dumps(result, indent=1))
         (tmp / "metrics.md").write_text(markdown_table(result))
@@ -65,6 +63,17 @@ def write_report(result: dict, out: str | Path) -> None:
                 tmp / "confusion.png",
                 confusion_title(result),
             )
+
+
+def check_report_dir(out: str | Path) -> Path:
+    """``out``, once it is clear that a report may take its place: it does not exist, or it
+    is a folder of nothing but a report's files."""
+    out = Path(out)
+    if out.exists() and not out.is_dir():
+        raise UsageError(f"{out}: is a file; a report needs a folder there")
+    if out.is_dir() and any(p.name not in REPORT_FILES for p in out.iterdir()):
+        raise UsageError(f"{out}: holds files other than a report; refusing to replace it")
+    return out
 
 
 def confusion_title(result: dict) -> str:
@@ -101,29 +110,3 @@ def plot_confusion(mat: np.ndarray, names: list[str], path: Path, title: str = "
     fig.tight_layout()
     with atomic_path(path) as tmp:
         fig.savefig(tmp, dpi=100, format="png")
-
-
-def demo_summary_markdown(summary: dict, images: int) -> str:
-    """The demo's summary: training time, and test scores under each protocol."""
-    std, paper, crop = (summary["test"][k] for k in ("standard", "paper", "paper_top_left_crop"))
-    lines = [
-        f"# indoorseg demo: {summary['recipe']} on synthetic rooms",
-        "",
-        f"{summary['epochs']} epochs in {summary['train_time_s'] / 60:.1f} min; "
-        f"test split: {images} images. Run folder: `{summary['run']}`.",
-        "",
-        "| protocol | pixel accuracy | mean IoU |",
-        "| --- | --- | --- |",
-        *(
-            f"| {name} | {percent(m['pixel_accuracy'])} | {percent(m['mean_iou'])} |"
-            for name, m in (
-                ("standard (whole images, unlabelled ignored)", std),
-                ("paper (per image, 'other' scored)", paper),
-                ("paper, top-left crop", crop),
-            )
-        ),
-        "",
-        "Per-class IoU (standard): "
-        + ", ".join(f"{k} {percent(v)}" for k, v in std["per_class_iou"].items()),
-    ]
-    return "\n".join(lines) + "\n"

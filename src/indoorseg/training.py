@@ -66,10 +66,10 @@ def make_loaders(config: Config, data_root: Path, runtime: Runtime) -> Loaders:
         generator=torch.Generator().manual_seed(config.train.seed),
     )
     sampler = EpochSampler(len(train_set), seed=config.train.seed)
-    train = DataLoader(train_set, batch_size=d.batch_size, sampler=sampler, drop_last=True,
-                       **common)  # fmt: skip
+    train_loader = DataLoader(train_set, batch_size=d.batch_size, sampler=sampler,
+                              drop_last=True, **common)  # fmt: skip
     # Whole images one at a time: a folder may hold images of different sizes.
-    return Loaders(train, DataLoader(val_set, batch_size=1, shuffle=False, **common))
+    return Loaders(train_loader, DataLoader(val_set, batch_size=1, shuffle=False, **common))
 
 
 def build_state(config: Config, scheme: Scheme, runtime: Runtime, steps_per_epoch: int):

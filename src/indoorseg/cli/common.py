@@ -36,9 +36,10 @@ def flag_words(ctx: typer.Context, templates: dict[str, str]) -> Callable[[str, 
     def words(name: str, value: object) -> str:
         if name in templates:
             return templates[name].format(value=value, **ctx.params)
-        if "." in name:
+        options = {p.name: p.opts for p in ctx.command.params}
+        if "." in name and "--set" in options.get("overrides", []):  # a config key
             return f"--set {name}={value}"
-        flags = [p.opts[0] for p in ctx.command.params if p.name == name and p.opts]
+        flags = [opts[0] for key, opts in options.items() if key == name and opts]
         if not flags or not flags[0].startswith("-"):  # not an option of this command
             return python_words(name, value)
         if value is None:

@@ -1,4 +1,4 @@
-"""``indoorseg demo``: the main job on synthetic rooms, no download needed."""
+"""``indoorseg demo``: the main job, ``reproduce --budget quick`` on synthetic rooms."""
 
 from __future__ import annotations
 
@@ -16,10 +16,12 @@ def demo(
     out_dir: Annotated[
         Path, typer.Option("--out", help="Where the demo writes everything.")
     ] = Path("runs/demo"),
-    n: Annotated[int, typer.Option("--n", help="Number of synthetic rooms.")] = 320,
-    epochs: Annotated[int | None, typer.Option(help="Override the recipe's epochs.")] = None,
+    real: Annotated[
+        Path | None, typer.Option(help="Prepared folder of real labelled images to score on.")
+    ] = None,
 ):
-    """The main job: synthesize rooms, train the synthetic-demo recipe, evaluate both ways."""
-    from indoorseg.demo import run_demo
+    """The main job: reproduce --budget quick (synthetic rooms, no download)."""
+    from indoorseg.reproduce import reproduce
 
-    out.print(run_demo(out_dir, n=n, epochs=epochs, reporter=reporter()))
+    reproduce(out_dir, "quick", real=real, reporter=reporter())
+    out.print((out_dir / "report.md").read_text(), markup=False, highlight=False)

@@ -43,7 +43,6 @@ SYNTHETIC_RECIPE = (
     "data.flip=true",
     "data.scale=[0.75,1.25]",
     "data.batch_size=8",
-    "data.workers=1",
     "optim.lr=1e-3",
     "optim.scheduler=poly",
 )
@@ -72,8 +71,10 @@ BUDGETS = {
         rooms=320,
         size=(240, 320),
         recipe="paper",
+        # data.workers=0: on 2 cores a loader process slows the training step more than
+        # loading in the training process does (20 s against 22.6 s an epoch, measured)
         overrides=SYNTHETIC_RECIPE
-        + ("data.crop=[128,128]", "optim.epochs=10", "train.val_every=5"),
+        + ("data.crop=[128,128]", "data.workers=0", "optim.epochs=6", "train.val_every=3"),
         seeds=(0, 1),
         timing=("deeplabv3plus_mobilenet_v2", 4, (256, 256), 2),
     ),

@@ -16,6 +16,7 @@ from indoorseg.data.prepared import (
 )
 from indoorseg.data.synthetic.furniture import NYU40
 from indoorseg.data.synthetic.render import check_size, render_room
+from indoorseg.errors import UsageError
 from indoorseg.workers import in_order
 
 GENERATOR = "indoorseg.synthetic v1"
@@ -27,9 +28,9 @@ def split_ids(n: int, val_fraction: float, test_fraction: float) -> dict[str, li
     one) training."""
     for name, value in (("val_fraction", val_fraction), ("test_fraction", test_fraction)):
         if not 0 <= value < 1:
-            raise ValueError(f"{name} must be in [0, 1), got {value}")
+            raise UsageError(f"{name} must be in [0, 1), got {value}")
     if val_fraction + test_fraction >= 1:
-        raise ValueError(
+        raise UsageError(
             f"val_fraction + test_fraction must be below 1, got {val_fraction} + {test_fraction}"
         )
     n_val, n_test = math.floor(val_fraction * n + 0.5), math.floor(test_fraction * n + 0.5)
@@ -68,9 +69,9 @@ def synthesize(
     """
     size = check_size(size)
     if seed < 0:
-        raise ValueError(f"seed must be non-negative, got {seed}")
+        raise UsageError(f"seed must be non-negative, got {seed}")
     if n < 1:
-        raise ValueError(f"n must be at least 1, got {n}")
+        raise UsageError(f"n must be at least 1, got {n}")
     splits = split_ids(n, val_fraction, test_fraction)
     with staged_output(out, force) as tmp:
         if tmp is None:
@@ -100,12 +101,12 @@ def parse_size(text: str) -> tuple[int, int]:
     """``"240x320"`` -> ``(240, 320)``: HEIGHTxWIDTH in pixels, both positive.
 
     Raises:
-        ValueError: the text is not of that form.
+        UsageError: the text is not of that form.
     """
     parts = text.strip().lower().replace("×", "x").split("x")
     if len(parts) != 2 or not all(p.strip().isdigit() for p in parts):
-        raise ValueError(f"size {text!r}: expected HEIGHTxWIDTH in pixels, e.g. 240x320")
+        raise UsageError(f"size {text!r}: expected HEIGHTxWIDTH in pixels, e.g. 240x320")
     height, width = (int(p) for p in parts)
     if height < 1 or width < 1:
-        raise ValueError(f"size {text!r}: height and width must be positive")
+        raise UsageError(f"size {text!r}: height and width must be positive")
     return height, width

@@ -15,6 +15,7 @@ import numpy as np
 from indoorseg.data.synthetic import raycast as rc
 from indoorseg.data.synthetic.furniture import NYU40
 from indoorseg.data.synthetic.rooms import furnish
+from indoorseg.errors import UsageError
 
 MIN_SIZE = 32
 ROOM_LABELS = [NYU40.id_of(n) for n in ["wall"] * 4 + ["floor", "ceiling"]]  # hit ids 0..5
@@ -37,9 +38,9 @@ class RoomSample:
 
 def check_size(size: tuple[int, int]) -> tuple[int, int]:
     if len(size) != 2 or not all(isinstance(v, int | np.integer) for v in size):
-        raise ValueError(f"size must be (height, width) integers, got {size!r}")
+        raise UsageError(f"size must be (height, width) integers, got {size!r}")
     if min(size) < MIN_SIZE:
-        raise ValueError(f"size {size[0]}x{size[1]} is too small; at least {MIN_SIZE}x{MIN_SIZE}")
+        raise UsageError(f"size {size[0]}x{size[1]} is too small; at least {MIN_SIZE}x{MIN_SIZE}")
     return int(size[0]), int(size[1])
 
 
@@ -50,7 +51,7 @@ def render_room(seed: int, index: int, size: tuple[int, int] = (240, 320)) -> Ro
     """
     h, w = check_size(size)
     if seed < 0 or index < 0:
-        raise ValueError(f"seed and index must be non-negative, got seed={seed}, index={index}")
+        raise UsageError(f"seed and index must be non-negative, got seed={seed}, index={index}")
     rng = np.random.default_rng([seed, index])
     scene = furnish(rng)
     rays = rc.pixel_rays((h, w))
