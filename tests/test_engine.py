@@ -86,6 +86,7 @@ def test_fit_writes_logs_and_checkpoints(blocks, tmp_path):
         "name": "deeplabv3plus_mobilenet_v2",
         "num_classes": 3,
         "output_stride": 16,
+        "input_scale": 1.0,
     }
 
 

@@ -358,3 +358,13 @@ def colorize(train_ids: np.ndarray, scheme: Scheme) -> np.ndarray:
     table = np.zeros((scheme.ignore_index + 1, 3), dtype=np.uint8)
     table[: scheme.num_classes] = np.asarray(scheme.colors, dtype=np.uint8)
     return table[train_ids]
+
+
+def overlay(
+    image: np.ndarray, labels: np.ndarray, scheme: Scheme, alpha: float = 0.55
+) -> np.ndarray:
+    """The image with the label colours blended in (ignored pixels left as they are)."""
+    colours = colorize(labels, scheme).astype(np.float32)
+    shown = (labels != scheme.ignore_index)[..., None]
+    mixed = np.where(shown, (1 - alpha) * image + alpha * colours, image)
+    return mixed.astype(np.uint8)

@@ -27,6 +27,7 @@ class ModelConfig:
     name: str = "deeplabv3plus_resnet50"
     output_stride: int = 16
     encoder_weights: str = "none"  # none | imagenet | path to a state dict
+    input_scale: float = 1.0  # the network sees images scaled by this (real-time models)
 
 
 @dataclass
@@ -214,6 +215,8 @@ def load_recipe(name_or_path: str | Path, overrides: list[str] | None = None) ->
 def check_config(config: Config) -> None:
     """Fail on what would only break later, before any data is read or model built."""
     parse_name(config.model.name)
+    if not 0 < config.model.input_scale <= 1:
+        raise ConfigError(f"model.input_scale must be in (0, 1], got {config.model.input_scale}")
     d = config.data
     if len(d.crop) != 2 or any(c <= 0 or c % 16 for c in d.crop):
         raise ConfigError(f"data.crop must be [height, width], multiples of 16; got {d.crop}")

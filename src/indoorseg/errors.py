@@ -71,6 +71,14 @@ class CheckpointError(IndoorsegError, ValueError):
     """A checkpoint file is missing, malformed or of another format version."""
 
 
+class InputError(IndoorsegError, ValueError):
+    """An image, video or model file given for prediction cannot be used; the message says why."""
+
+
+class ExportError(IndoorsegError, RuntimeError):
+    """An exported model fails its check against the original (parity, or accuracy after int8)."""
+
+
 class DownloadError(IndoorsegError, RuntimeError):
     """A download failed; the message names the file or URL and what is wrong."""
 

@@ -1,7 +1,10 @@
-"""Model registry over segmentation-models-pytorch, and encoder weight loading.
+"""Model registry over segmentation-models-pytorch and torchvision, and encoder weights.
 
 Names say what is inside: ``deeplabv3plus_resnet50`` is DeepLabv3+ (ASPP, decoder with
-low-level features) on an atrous ResNet-50 encoder at output stride 16.
+low-level features) on an atrous ResNet-50 encoder at output stride 16;
+``lraspp_mobilenet_v3_large`` is torchvision's LR-ASPP head on MobileNetV3-Large, the
+real-time model. ``ModelSpec.input_scale`` below 1 runs any of them on a smaller copy of the
+image and scales the logits back up, inside the network (so an export keeps it).
 """
 
 from __future__ import annotations
@@ -16,11 +19,11 @@ from urllib.parse import urlsplit
 
 import segmentation_models_pytorch as smp
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 from indoorseg.errors import ModelError
 
-ARCHITECTURES = {"deeplabv3plus": smp.DeepLabV3Plus}
 # Our encoder name -> smp's, the naming a local state dict must follow (the key names of the
 # classification network the encoder comes from; README "Training" lists them), and the
 # prefix smp puts before those names inside the encoder.
@@ -31,13 +34,16 @@ ENCODERS = {
     "mobilenet_v2": ("mobilenet_v2", "torchvision", ""),
     "efficientnet_b0": ("tu-efficientnet_b0", "timm", "model."),
 }
+# Encoders of the real-time architecture (LR-ASPP, torchvision's head and backbone).
+LIGHT_ENCODERS = {"mobilenet_v3_large": ("mobilenet_v3_large", "torchvision", "")}
+ARCHITECTURES = {"deeplabv3plus": ENCODERS, "lraspp": LIGHT_ENCODERS}
 # Keys of classification heads that an encoder state dict may carry and the encoder lacks.
 HEAD_PREFIXES = ("fc.", "classifier.", "_fc.", "head.", "last_linear.")
 
 
 def model_names() -> list[str]:
     """Every registered model name."""
-    return [f"{a}_{e}" for a in ARCHITECTURES for e in ENCODERS]
+    return [f"{a}_{e}" for a, encoders in ARCHITECTURES.items() for e in encoders]
 
 
 @dataclass(frozen=True)
@@ -47,12 +53,15 @@ class ModelSpec:
     Attributes:
         name: registry name, e.g. ``deeplabv3plus_resnet50``.
         num_classes: number of output channels.
-        output_stride: 16 (paper) or 8.
+        output_stride: 16 (paper) or 8 (DeepLabv3+ only; LR-ASPP is 16).
+        input_scale: the network sees the image scaled by this (0 < s <= 1), and its logits
+            are scaled back to the input size.
     """
 
     name: str
     num_classes: int
     output_stride: Literal[8, 16] = 16
+    input_scale: float = 1.0
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -86,19 +95,79 @@ def build_model(spec: ModelSpec, encoder_weights: str | Path | None = None) -> n
     arch, encoder = parse_name(spec.name)
     if spec.output_stride not in (8, 16):
         raise ModelError(f"output_stride must be 8 or 16, got {spec.output_stride}")
+    if not 0 < spec.input_scale <= 1:
+        raise ModelError(f"input_scale must be in (0, 1], got {spec.input_scale}")
     weights = None if encoder_weights in (None, "none", "") else str(encoder_weights)
-    smp_encoder, naming, prefix = ENCODERS[encoder]
-    kwargs = dict(
+    smp_encoder, naming, prefix = ARCHITECTURES[arch][encoder]
+    if weights == "imagenet" and arch == "lraspp":
+        raise ModelError(
+            f"ImageNet weights for {encoder} are not downloaded by indoorseg; encoder_weights "
+            f"can be a local state dict in {naming} naming",
+            {"model.encoder_weights": f"/path/to/{encoder}.pth"},
+        )
+    if arch == "lraspp":
+        model = LRASPP(spec.num_classes)
+    elif weights == "imagenet":
+        model = _build_imagenet(arch, encoder, _smp_kwargs(spec, smp_encoder))
+    else:
+        model = smp.DeepLabV3Plus(encoder_weights=None, **_smp_kwargs(spec, smp_encoder))
+    if weights not in (None, "imagenet"):
+        load_encoder_weights(model.encoder, weights, naming, prefix)
+    return Rescaled(model, spec.input_scale) if spec.input_scale != 1 else model
+
+
+def _smp_kwargs(spec: ModelSpec, smp_encoder: str) -> dict:
+    return dict(
         encoder_name=smp_encoder,
         encoder_output_stride=spec.output_stride,
         classes=spec.num_classes,
     )
-    if weights == "imagenet":
-        return _build_imagenet(arch, encoder, kwargs)
-    model = ARCHITECTURES[arch](encoder_weights=None, **kwargs)
-    if weights is not None:
-        load_encoder_weights(model.encoder, weights, naming, prefix)
-    return model
+
+
+class LRASPP(nn.Module):
+    """LR-ASPP on a dilated MobileNetV3-Large (Howard et al., 2019), torchvision's parts.
+
+    ``encoder.features`` carries torchvision's classification naming, so a local
+    ``mobilenet_v3_large`` state dict loads into it. Batch norm keeps PyTorch's default
+    momentum (0.1), not torchvision's 0.01 for MobileNetV3: trained from scratch for a few
+    hundred steps, running statistics at 0.01 lag so far behind that the model in eval
+    mode answered one class for the first 10 epochs on synthetic rooms.
+    """
+
+    def __init__(self, num_classes: int) -> None:
+        super().__init__()
+        from torchvision.models.segmentation import lraspp_mobilenet_v3_large
+
+        parts = lraspp_mobilenet_v3_large(
+            weights=None, weights_backbone=None, num_classes=num_classes
+        )
+        self.encoder = nn.Module()
+        self.encoder.features = parts.backbone
+        self.segmentation_head = parts.classifier
+        for module in self.modules():
+            if isinstance(module, nn.BatchNorm2d):
+                module.momentum = 0.1
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        logits = self.segmentation_head(self.encoder.features(x))
+        return F.interpolate(logits, size=x.shape[-2:], mode="bilinear", align_corners=False)
+
+
+class Rescaled(nn.Module):
+    """Runs ``net`` on the input scaled by ``scale``; logits come back at the input size."""
+
+    def __init__(self, net: nn.Module, scale: float) -> None:
+        super().__init__()
+        self.net, self.scale = net, scale
+
+    @property
+    def encoder(self) -> nn.Module:
+        return self.net.encoder
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        small = F.interpolate(x, scale_factor=self.scale, mode="bilinear", align_corners=False)
+        logits = self.net(small)
+        return F.interpolate(logits, size=x.shape[-2:], mode="bilinear", align_corners=False)
 
 
 def hub_reachable(timeout: float = 3.0) -> bool:
@@ -132,7 +201,7 @@ def _build_imagenet(arch: str, encoder: str, kwargs: dict) -> nn.Module:
             fix,
         )
     try:
-        return ARCHITECTURES[arch](encoder_weights="imagenet", **kwargs)
+        return smp.DeepLabV3Plus(encoder_weights="imagenet", **kwargs)
     except Exception as err:  # network errors of urllib, requests or huggingface_hub
         raise ModelError(
             f"could not download ImageNet weights for {encoder} ({err}); encoder_weights can "

@@ -74,7 +74,9 @@ def make_loaders(config: Config, data_root: Path, runtime: Runtime) -> Loaders:
 
 def build_state(config: Config, scheme: Scheme, runtime: Runtime, steps_per_epoch: int):
     """Model, optimizer, scheduler and grad scaler of a new run."""
-    spec = ModelSpec(config.model.name, scheme.num_classes, config.model.output_stride)
+    spec = ModelSpec(
+        config.model.name, scheme.num_classes, config.model.output_stride, config.model.input_scale
+    )
     model = runtime.prepare(build_model(spec, config.model.encoder_weights))
     optimizer = build_optimizer(model, config)
     scheduler = build_scheduler(optimizer, config, steps_per_epoch)

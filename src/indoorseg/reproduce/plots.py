@@ -4,10 +4,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import numpy as np
 import torch
 
-from indoorseg.classes import colorize
+from indoorseg.classes import overlay
 from indoorseg.data.dataset import SegmentationDataset, to_tensor
 from indoorseg.files import atomic_path
 from indoorseg.inference import LoadedModel, predict_logits
@@ -69,14 +68,6 @@ def epoch_time(rows: list[dict], path: Path, device: str) -> Path:
     ax.set_title("time per training epoch against the class count", fontsize=10)
     ax.legend(fontsize=7)
     return save(fig, path)
-
-
-def overlay(image: np.ndarray, labels: np.ndarray, scheme, alpha: float = 0.55) -> np.ndarray:
-    """The image with the label colours blended in (ignored pixels left as they are)."""
-    colours = colorize(labels, scheme).astype(np.float32)
-    shown = (labels != scheme.ignore_index)[..., None]
-    mixed = np.where(shown, (1 - alpha) * image + alpha * colours, image)
-    return mixed.astype(np.uint8)
 
 
 @torch.no_grad()

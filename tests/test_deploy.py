@@ -1,0 +1,276 @@
+"""Using a trained model anywhere: Segmenter on each backend, predict, export, benchmark."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+from typer.testing import CliRunner
+
+from indoorseg.checkpoint import Checkpoint, checkpoint_meta, save_checkpoint
+from indoorseg.classes import load_scheme
+from indoorseg.cli import app
+from indoorseg.config import load_config
+from indoorseg.deploy.benchmark import benchmark, markdown, skip_reason
+from indoorseg.deploy.export import export
+from indoorseg.deploy.images import expand_inputs, read_image
+from indoorseg.deploy.machine import instruction_set, median_p90
+from indoorseg.deploy.onnx_export import read_onnx_meta
+from indoorseg.deploy.segmenter import Segmenter
+from indoorseg.errors import ExportError, InputError
+from indoorseg.models import ModelSpec, build_model
+
+from conftest import shared_nyu
+
+runner = CliRunner()
+
+
+def random_checkpoint(path: Path, scheme_name: str = "layout3", seed: int = 0) -> Path:
+    """An untrained MobileNetV2 DeepLabv3+ whose classes vary over an image."""
+    torch.manual_seed(seed)
+    scheme = load_scheme(scheme_name)
+    spec = ModelSpec("deeplabv3plus_mobilenet_v2", scheme.num_classes)
+    model = build_model(spec)
+    meta = checkpoint_meta(load_config(None, []), spec, scheme, epoch=1, step=0, metrics={})
+    save_checkpoint(path, Checkpoint(meta, model.state_dict()))
+    return path
+
+
+def agreement(a: np.ndarray, b: np.ndarray) -> float:
+    return float((a == b).mean())
+
+
+@pytest.fixture(scope="module")
+def exported(tmp_path_factory):
+    """A checkpoint and its dynamic-size ONNX export (exported once: it takes seconds)."""
+    root = tmp_path_factory.mktemp("exported")
+    ckpt = random_checkpoint(root / "model.safetensors")
+    result = export(ckpt, root / "model.onnx", dynamic=True, size=(64, 96))
+    return ckpt, root / "model.onnx", result
+
+
+# --- reading images ---------------------------------------------------------------------
+
+
+def test_images_of_every_kind_come_back_as_upright_rgb(tmp_path):
+    rgb = np.random.default_rng(0).integers(0, 256, (20, 30, 3), dtype=np.uint8)
+    Image.fromarray(rgb[..., 0]).save(tmp_path / "gray.png")
+    Image.fromarray(np.dstack([rgb, np.full((20, 30), 128, np.uint8)])).save(tmp_path / "a.png")
+    Image.fromarray(rgb[..., 0].astype(np.uint16) * 257).save(tmp_path / "deep.png")
+    rotated = Image.fromarray(rgb)
+    exif = rotated.getexif()
+    exif[0x0112] = 6  # orientation: rotate 90 degrees clockwise to view
+    rotated.save(tmp_path / "rot.jpg", exif=exif, quality=95)
+    gray = read_image(tmp_path / "gray.png")
+    assert gray.shape == (20, 30, 3) and (gray[..., 0] == rgb[..., 0]).all()
+    assert (read_image(tmp_path / "a.png") == rgb).all()
+    deep = read_image(tmp_path / "deep.png")
+    assert deep.dtype == np.uint8 and (deep[..., 1] == rgb[..., 0]).all()
+    assert read_image(tmp_path / "rot.jpg").shape == (30, 20, 3)
+
+
+@pytest.mark.parametrize(
+    ("content", "reason"),
+    [(b"", "empty file"), (b"hello, not an image", "not an image"), (None, "unreadable")],
+)
+def test_bad_image_files_name_the_file_and_the_reason(tmp_path, content, reason):
+    path = tmp_path / "bad.png"
+    if content is None:  # a truncated PNG
+        Image.fromarray(np.zeros((40, 40, 3), np.uint8) + 7).save(path)
+        content = path.read_bytes()[:60]
+    path.write_bytes(content)
+    with pytest.raises(InputError, match=f"bad.png: {reason}"):
+        read_image(path)
+
+
+def test_inputs_expand_folders_and_globs_and_report_what_matches_nothing(tmp_path):
+    (tmp_path / "imgs").mkdir()
+    (tmp_path / "empty").mkdir()
+    for name in ("b.png", "a.jpg", "notes.txt"):
+        (tmp_path / "imgs" / name).write_bytes(b"x")
+    (tmp_path / "other").mkdir()
+    (tmp_path / "other" / "a.png").write_bytes(b"x")
+    sources, problems = expand_inputs(
+        [str(tmp_path / "imgs"), str(tmp_path / "other" / "*.png"), str(tmp_path / "empty"),
+         str(tmp_path / "missing.png")]
+    )  # fmt: skip
+    assert [s.name for s in sources] == ["a", "b", "a-2"]
+    assert len(problems) == 2 and "no images or videos" in problems[0]
+    assert "no such file" in problems[1]
+
+
+# --- Segmenter --------------------------------------------------------------------------
+
+
+def test_segmenter_keeps_any_size_and_gives_probabilities(tmp_path):
+    seg = Segmenter.load(random_checkpoint(tmp_path / "m.safetensors"), backend="torch")
+    image = np.random.default_rng(1).integers(0, 256, (50, 70, 3), dtype=np.uint8)
+    labels, probs = seg.predict(image, probabilities=True)
+    assert labels.shape == (50, 70) and labels.dtype == np.uint8
+    assert probs.shape == (3, 50, 70)
+    assert np.allclose(probs.sum(0), 1, atol=1e-5)
+    assert (probs.argmax(0) == labels).all()
+    assert seg.predict(image[..., 0]).shape == (50, 70)  # grayscale
+    assert seg.class_names == ["background", "object", "other"]
+    small = Segmenter(seg.backend, seg.card, max_side=32)
+    assert small.predict(image).shape == (50, 70)  # run smaller, restored to full size
+    with pytest.raises(InputError, match="uint8"):
+        seg.predict(image.astype(np.float32))
+
+
+def test_every_backend_gives_the_same_labels_on_real_images(exported):
+    ckpt, onnx_path, _ = exported
+    rgb_dir = shared_nyu("rgb")
+    images = [read_image(p) for p in sorted(rgb_dir.glob("*.png"))[:4]]
+    reference = Segmenter.load(ckpt, backend="torch")
+    others = [Segmenter.load(onnx_path, backend="onnxruntime")]
+    pytest.importorskip("openvino", reason="openvino not installed")
+    others.append(Segmenter.load(onnx_path, backend="openvino"))
+    for image in images:
+        expected = reference.predict(image)
+        for seg in others:
+            assert agreement(seg.predict(image), expected) >= 0.999, seg.backend_name
+
+
+def test_export_writes_metadata_and_passes_parity(exported):
+    ckpt, onnx_path, result = exported
+    meta = read_onnx_meta(onnx_path)
+    assert meta["scheme"]["name"] == "layout3" and meta["input_size"] is None
+    assert [c["name"] for c in meta["scheme"]["classes"]][:2] == ["background", "object"]
+    assert result.parity["random"]["agreement"] >= 0.999
+    assert result.parity["random"]["max_logit_diff"] < 1e-3
+    image = np.random.default_rng(2).integers(0, 256, (45, 77, 3), dtype=np.uint8)
+    a = Segmenter.load(ckpt, backend="torch").predict(image)
+    b = Segmenter.load(onnx_path).predict(image)  # auto: onnxruntime for an .onnx file
+    assert agreement(a, b) >= 0.999
+
+
+def test_int8_export_reports_its_accuracy_and_refuses_a_drop(blocks, tmp_path):
+    ckpt = random_checkpoint(tmp_path / "m.safetensors")
+    out = tmp_path / "m-int8.onnx"
+    common = dict(size=(64, 96), int8=True, calib=blocks, eval_data=blocks)
+    with pytest.raises(ExportError, match="loses"):
+        export(ckpt, out, max_drop=-101.0, **common)  # must gain 101 points: impossible
+    assert not out.exists() and not list(tmp_path.glob(".*tmp"))
+    result = export(ckpt, out, max_drop=100.0, **common)
+    assert set(result.miou) == {"fp32", "int8"}
+    assert read_onnx_meta(out)["precision"] == "int8"
+    assert read_onnx_meta(out)["input_size"] == [64, 96]
+    labels = Segmenter.load(out).predict(np.zeros((64, 96, 3), np.uint8))
+    assert labels.shape == (64, 96)
+
+
+# --- predict ----------------------------------------------------------------------------
+
+
+def write_video(path: Path, frames: int = 5, size=(48, 64)) -> Path:
+    import cv2
+
+    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"mp4v"), 10.0, size[::-1])
+    rng = np.random.default_rng(3)
+    for _ in range(frames):
+        writer.write(rng.integers(0, 256, (*size, 3), dtype=np.uint8))
+    writer.release()
+    return path
+
+
+def test_predict_writes_masks_skips_bad_files_and_fails_at_the_end(exported, tmp_path):
+    _, onnx_path, _ = exported
+    inputs = tmp_path / "in"
+    inputs.mkdir()
+    Image.fromarray(np.full((40, 60, 3), 90, np.uint8)).save(inputs / "room.png")
+    (inputs / "broken.jpg").write_bytes(b"")
+    write_video(inputs / "clip.mp4")
+    out = tmp_path / "out"
+    result = runner.invoke(app, ["predict", str(onnx_path), str(inputs), "--out", str(out)])
+    assert result.exit_code == 1, result.output
+    assert "broken.jpg: empty file" in result.output
+    summary = json.loads((out / "room.json").read_text())
+    assert summary["width"] == 60 and summary["backend"] == "onnxruntime"
+    assert abs(sum(summary["class_fractions"].values()) - 1) < 1e-4
+    assert np.asarray(Image.open(out / "room.labels.png")).shape == (40, 60)
+    assert (out / "room.mask.png").exists() and (out / "room.overlay.jpg").exists()
+    video = json.loads((out / "clip.json").read_text())
+    assert video["frames"] == 5 and video["frames_per_second"] > 0
+    import cv2
+
+    written = cv2.VideoCapture(str(out / "clip.overlay.mp4"))
+    assert int(written.get(cv2.CAP_PROP_FRAME_COUNT)) == 5
+    assert int(written.get(cv2.CAP_PROP_FRAME_WIDTH)) == 64
+    assert not list(out.glob(".*"))  # nothing half-written
+
+
+def test_predict_with_only_good_inputs_exits_zero(exported, tmp_path):
+    ckpt, _, _ = exported
+    Image.fromarray(np.full((33, 47), 200, np.uint8)).save(tmp_path / "gray.png")
+    result = runner.invoke(
+        app, ["predict", str(ckpt), str(tmp_path / "gray.png"), "--out", str(tmp_path / "o"),
+              "--backend", "torch"]
+    )  # fmt: skip
+    assert result.exit_code == 0, result.output
+    assert np.asarray(Image.open(tmp_path / "o" / "gray.labels.png")).shape == (33, 47)
+
+
+def test_predict_refuses_a_file_that_is_not_a_model(tmp_path):
+    (tmp_path / "fake.onnx").write_bytes(b"not onnx")
+    result = runner.invoke(app, ["predict", str(tmp_path / "fake.onnx"), str(tmp_path),
+                                 "--out", str(tmp_path / "o")])  # fmt: skip
+    assert result.exit_code == 2 and "fake.onnx: not a readable ONNX file" in result.output
+
+
+# --- benchmark --------------------------------------------------------------------------
+
+
+def test_bf16_is_never_picked_without_native_support():
+    machine = instruction_set({"avx2", "fma"})
+    assert machine == {"vector": "avx2", "native_bf16": False, "vnni": False,
+                       "flags": ["avx2", "fma"]}  # fmt: skip
+    assert instruction_set({"avx512f", "avx512_bf16"})["native_bf16"]
+
+    class Subject:
+        module = object()
+        meta = {}
+
+    assert "no native bf16" in skip_reason(Subject(), "torch-bf16", machine)
+    assert skip_reason(Subject(), "torch", machine) is None
+
+
+def test_median_and_p90():
+    assert median_p90([5.0, 1.0, 3.0, 2.0, 4.0]) == (3.0, 5.0)
+    assert median_p90(list(map(float, range(1, 11)))) == (5.5, 9.0)
+
+
+def test_benchmark_times_backends_and_records_the_fastest(exported, tmp_path, monkeypatch):
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    ckpt, _, _ = exported
+    result = benchmark(str(ckpt), size=(64, 96), runs=2, warmup=1,
+                       backends=("torch", "onnxruntime", "torch-bf16"))  # fmt: skip
+    rows = {r["backend"]: r for r in result["rows"]}
+    assert rows["torch"]["median_ms"] > 0 and rows["torch"]["speedup_vs_torch"] == 1
+    assert rows["onnxruntime"]["p90_ms"] >= rows["onnxruntime"]["median_ms"]
+    assert result["model"]["gflops"] > 0 and result["peak_gflops"] > 0
+    if not result["machine"]["native_bf16"]:
+        assert "skipped" in rows["torch-bf16"]
+    assert "| torch |" in markdown(result)
+    fastest = min((rows["torch"], rows["onnxruntime"]), key=lambda r: r["median_ms"])
+    assert Segmenter.load(ckpt).backend_name == fastest["backend"]
+
+
+# --- the real-time model ----------------------------------------------------------------
+
+
+def test_lraspp_with_a_lower_internal_resolution_serves_full_size(tmp_path):
+    spec = ModelSpec("lraspp_mobilenet_v3_large", 3, input_scale=0.5)
+    model = build_model(spec).eval()
+    with torch.no_grad():
+        assert model(torch.randn(1, 3, 96, 128)).shape == (1, 3, 96, 128)
+    from torchvision.models import mobilenet_v3_large
+
+    torch.save(mobilenet_v3_large().state_dict(), tmp_path / "mnv3.pth")
+    loaded = build_model(ModelSpec("lraspp_mobilenet_v3_large", 3), tmp_path / "mnv3.pth")
+    source = torch.load(tmp_path / "mnv3.pth", weights_only=True)
+    assert torch.equal(loaded.encoder.features["0"][0].weight, source["features.0.0.weight"])
