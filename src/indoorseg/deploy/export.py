@@ -12,7 +12,7 @@ from __future__ import annotations
 import json
 import tempfile
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
@@ -78,6 +78,8 @@ def export(
         say(f"exporting {info.meta['model']['name']} to ONNX ({'any size' if dynamic else size})")
         write_onnx(backend.model, fp32, info.meta, size, dynamic)
         onnx_seg = onnx_segmenter(fp32)
+        # network against network: PyTorch gets the same (resized) input as a fixed-size file
+        torch_seg = Segmenter(backend, replace(torch_seg.card, input_size=onnx_seg.card.input_size))
         result.parity["random"] = _checked(parity(torch_seg, onnx_seg, random_images(2, size)), say)
         if real:
             result.parity["real"] = _checked(parity(torch_seg, onnx_seg, real), say, "real")

@@ -96,7 +96,9 @@ class Segmenter:
         image = as_rgb(image)
         h, w = image.shape[:2]
         logits = self.logits(image)
-        labels = logits.argmax(0).numpy().astype(np.uint8 if logits.shape[0] <= 256 else np.uint16)
+        # numpy's argmax over the class axis: torch's took 50 ms on a 3x480x640 CPU tensor
+        dtype = np.uint8 if logits.shape[0] <= 256 else np.uint16
+        labels = logits.numpy().argmax(0).astype(dtype)
         if probabilities:
             return labels, torch.softmax(logits, 0).numpy()
         assert labels.shape == (h, w)
