@@ -9,16 +9,7 @@ from typing import Annotated
 import typer
 
 from indoorseg.cli.common import app, err, fail, friendly, out, reporter
-
-
-def parse_size(text: str) -> tuple[int, int]:
-    from indoorseg.errors import UsageError
-
-    try:
-        h, w = (int(v) for v in text.lower().split("x"))
-    except ValueError:
-        raise UsageError(f"size must be HxW, e.g. 480x640, got {text!r}") from None
-    return h, w
+from indoorseg.data.synthetic.folder import parse_size
 
 
 @app.command("predict")
