@@ -21,7 +21,7 @@ from indoorseg.deploy.images import expand_inputs, read_image
 from indoorseg.deploy.machine import instruction_set, median_p90
 from indoorseg.deploy.onnx_export import read_onnx_meta
 from indoorseg.deploy.segmenter import Segmenter
-from indoorseg.errors import ExportError, InputError
+from indoorseg.errors import ExportError, InputError, UsageError
 from indoorseg.models import ModelSpec, build_model
 
 from conftest import shared_nyu
@@ -260,6 +260,23 @@ def test_benchmark_times_backends_and_records_the_fastest(exported, tmp_path, mo
     assert "| torch |" in markdown(result)
     fastest = min((rows["torch"], rows["onnxruntime"]), key=lambda r: r["median_ms"])
     assert Segmenter.load(ckpt).backend_name == fastest["backend"]
+
+
+def test_benchmark_gives_speed_ups_over_a_baseline_timed_in_the_same_run(
+    exported, tmp_path, monkeypatch
+):
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    ckpt, onnx_path, _ = exported
+    result = benchmark(str(ckpt), size=(64, 96), runs=2, warmup=1, backends=("onnxruntime",),
+                       baseline="lraspp_mobilenet_v3_large")  # fmt: skip
+    ref, row = result["baseline"], result["rows"][0]
+    assert ref["name"] == "lraspp_mobilenet_v3_large" and ref["backend"] == "torch"
+    assert row["speedup_vs_baseline"] == pytest.approx(ref["median_ms"] / row["median_ms"])
+    table = markdown(result)
+    assert "vs baseline" in table and "Baseline `lraspp_mobilenet_v3_large`" in table
+    with pytest.raises(UsageError, match="baseline"):
+        benchmark(str(ckpt), size=(64, 96), runs=1, warmup=0, backends=("onnxruntime",),
+                  baseline=str(onnx_path))  # fmt: skip
 
 
 # --- the real-time model ----------------------------------------------------------------

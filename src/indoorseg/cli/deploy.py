@@ -87,6 +87,13 @@ def benchmark(
         list[str] | None, typer.Option(help="Only these backends (repeatable).")
     ] = None,
     calib: Annotated[Path | None, typer.Option(help="int8 calibration images.")] = None,
+    baseline: Annotated[
+        str | None,
+        typer.Option(
+            help="Also time this model (name, run or checkpoint) on torch eager fp32 "
+            "and give every row's speed-up over it."
+        ),  # fmt: skip
+    ] = None,
     train: Annotated[
         bool, typer.Option(help="Also training images/s at 3, 40, 894 classes.")
     ] = False,
@@ -103,7 +110,7 @@ def benchmark(
     if runs < 1:
         fail(f"--runs must be at least 1, got {runs}")
     result = run_benchmark(model, parse_size(size), runs, backends=tuple(backend or ALL),
-                           calib=calib, say=err.print)  # fmt: skip
+                           calib=calib, baseline=baseline, say=err.print)  # fmt: skip
     if train:
         result["training"] = training_speed(result["model"]["name"], say=err.print)
     table = markdown(result)

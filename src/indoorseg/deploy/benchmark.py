@@ -49,6 +49,7 @@ def benchmark(
     warmup: int = 2,
     backends: tuple[str, ...] = ALL,
     calib: str | Path | None = None,
+    baseline: str | None = None,
     say: Callable[[str], None] = lambda line: None,
 ) -> dict:
     """Time ``model`` (a registry name, with random weights and 3 classes; a run folder or
@@ -56,7 +57,9 @@ def benchmark(
 
     Returns a dict with ``machine``, ``model`` (name, GFLOPs), ``peak_gflops`` and ``rows``
     (backend, precision, median and p90 ms, images/s, speed-up over torch, GFLOP/s, % of
-    peak, or ``skipped`` with the reason).
+    peak, or ``skipped`` with the reason). With ``baseline`` (another model, in the same
+    forms), that model's torch eager fp32 is timed in the same run as ``baseline`` and
+    every row gets its speed-up over it.
     """
     unknown = [b for b in backends if b not in ALL]
     if unknown:
@@ -70,16 +73,34 @@ def benchmark(
         peak = matmul_peak_gflops()
         say(f"{subject.name}: {subject.gflops:.1f} GFLOPs at {size[0]}x{size[1]}; "
             f"matmul peak {peak:.0f} GFLOP/s")  # fmt: skip
+        reference = None
+        if baseline is not None:
+            reference = time_baseline(baseline, Path(tmp) / "baseline", image, runs, warmup,
+                                      machine, say)  # fmt: skip
         rows = []
         for name in backends:
             row = time_backend(subject, name, image, runs, warmup, machine, calib, say)
             rows.append(row)
-    _add_ratios(rows, subject.gflops, peak)
+    _add_ratios(rows, subject.gflops, peak, reference)
     result = {"machine": machine, "model": {"name": subject.name, "source": str(model),
               "gflops": subject.gflops, "size": list(size)}, "peak_gflops": peak,
               "runs": runs, "rows": rows}  # fmt: skip
+    if reference is not None:
+        result["baseline"] = reference
     record_fastest(model, rows)
     return result
+
+
+def time_baseline(model: str, tmp: Path, image, runs, warmup, machine, say) -> dict:
+    """The reference row: ``model`` on torch eager fp32, timed like every other row."""
+    tmp.mkdir()
+    subject = Subject.open(model, tmp, image.shape[:2])
+    if subject.module is None:
+        raise UsageError(f"the baseline {model!r} must be a model name, a run folder or a "
+                         "checkpoint: it is timed on torch eager fp32")  # fmt: skip
+    row = time_backend(subject, "torch", image, runs, warmup, machine, None,
+                       lambda line: say(f"baseline {subject.name} {line}"))  # fmt: skip
+    return {"name": subject.name, "source": str(model), "gflops": subject.gflops} | row
 
 
 class Subject:
@@ -195,7 +216,7 @@ def int8_file(subject: Subject, size, calib, say) -> Path:
     return path
 
 
-def _add_ratios(rows: list[dict], gflops: float, peak: float) -> None:
+def _add_ratios(rows: list[dict], gflops: float, peak: float, reference: dict | None) -> None:
     eager = next((r["median_ms"] for r in rows if r["backend"] == "torch" and "median_ms" in r),
                  None)  # fmt: skip
     for row in rows:
@@ -203,6 +224,8 @@ def _add_ratios(rows: list[dict], gflops: float, peak: float) -> None:
             continue
         if eager:
             row["speedup_vs_torch"] = eager / row["median_ms"]
+        if reference is not None:
+            row["speedup_vs_baseline"] = reference["median_ms"] / row["median_ms"]
         if gflops == gflops:  # not NaN
             row["gflops_per_s"] = gflops / (row["median_ms"] / 1000)
             row["percent_of_peak"] = 100 * row["gflops_per_s"] / peak
@@ -254,25 +277,30 @@ def training_speed(
 
 def markdown(result: dict) -> str:
     """The benchmark as a Markdown table with its machine and model."""
-    m, model = result["machine"], result["model"]
+    m, model, ref = result["machine"], result["model"], result.get("baseline")
     lines = [
         f"Model `{model['name']}` at {model['size'][0]}x{model['size'][1]}: "
         f"{model['gflops']:.1f} GFLOPs. Machine: {m['cpu']}, {m['cores']} cores, "
         f"{m['vector']} (native bf16: {'yes' if m['native_bf16'] else 'no'}, VNNI: "
         f"{'yes' if m['vnni'] else 'no'}), matmul peak {result['peak_gflops']:.0f} GFLOP/s. "
         f"Median and p90 of {result['runs']} calls of Segmenter.predict.",
-        "",
-        "| backend | precision | median ms | p90 ms | images/s | vs torch | GFLOP/s | % of peak |",
-        "| --- | --- | --- | --- | --- | --- | --- | --- |",
     ]
+    if ref is not None and "median_ms" in ref:
+        lines.append(f"Baseline `{ref['name']}` on torch eager fp32 in the same run: median "
+                     f"{ref['median_ms']:.1f} ms, p90 {ref['p90_ms']:.1f} ms.")  # fmt: skip
+    header = ["backend", "precision", "median ms", "p90 ms", "images/s", "vs torch"]
+    header += ["vs baseline"] if ref is not None else []
+    header += ["GFLOP/s", "% of peak"]
+    lines += ["", "| " + " | ".join(header) + " |", "|" + " --- |" * len(header)]
     for r in result["rows"]:
         if "skipped" in r:
-            lines.append(f"| {r['backend']} | {r['precision']} | skipped: {r['skipped']} "
-                         "| | | | | |")  # fmt: skip
+            lines.append(f"| {r['backend']} | {r['precision']} | skipped: {r['skipped']} |"
+                         + " |" * (len(header) - 3))  # fmt: skip
             continue
         cells = [f"{r['median_ms']:.1f}", f"{r['p90_ms']:.1f}", f"{r['images_per_s']:.1f}",
-                 _fmt(r.get("speedup_vs_torch"), "{:.2f}x"), _fmt(r.get("gflops_per_s"), "{:.0f}"),
-                 _fmt(r.get("percent_of_peak"), "{:.0f} %")]  # fmt: skip
+                 _fmt(r.get("speedup_vs_torch"), "{:.2f}x")]  # fmt: skip
+        cells += [_fmt(r.get("speedup_vs_baseline"), "{:.2f}x")] if ref is not None else []
+        cells += [_fmt(r.get("gflops_per_s"), "{:.0f}"), _fmt(r.get("percent_of_peak"), "{:.0f} %")]
         lines.append(f"| {r['backend']} | {r['precision']} | " + " | ".join(cells) + " |")
     if result.get("training"):
         lines += ["", "| training, classes | images/s | data s/step | compute s/step |",
