@@ -282,15 +282,17 @@ def markdown(result: dict) -> str:
         f"Model `{model['name']}` at {model['size'][0]}x{model['size'][1]}: "
         f"{model['gflops']:.1f} GFLOPs. Machine: {m['cpu']}, {m['cores']} cores, "
         f"{m['vector']} (native bf16: {'yes' if m['native_bf16'] else 'no'}, VNNI: "
-        f"{'yes' if m['vnni'] else 'no'}), matmul peak {result['peak_gflops']:.0f} GFLOP/s. "
-        f"Median and p90 of {result['runs']} calls of Segmenter.predict.",
+        f"{'yes' if m['vnni'] else 'no'}), fp32 matmul peak {result['peak_gflops']:.0f} GFLOP/s. "
+        f"Median and p90 of {result['runs']} calls of Segmenter.predict. GFLOP/s is the "
+        "model's fp32 FLOPs over the time taken: int8 and fast convolution algorithms "
+        "(Winograd) can pass the fp32 peak.",
     ]
     if ref is not None and "median_ms" in ref:
         lines.append(f"Baseline `{ref['name']}` on torch eager fp32 in the same run: median "
                      f"{ref['median_ms']:.1f} ms, p90 {ref['p90_ms']:.1f} ms.")  # fmt: skip
     header = ["backend", "precision", "median ms", "p90 ms", "images/s", "vs torch"]
     header += ["vs baseline"] if ref is not None else []
-    header += ["GFLOP/s", "% of peak"]
+    header += ["GFLOP/s", "% of fp32 peak"]
     lines += ["", "| " + " | ".join(header) + " |", "|" + " --- |" * len(header)]
     for r in result["rows"]:
         if "skipped" in r:
