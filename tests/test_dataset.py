@@ -75,7 +75,7 @@ def test_dataset_errors(blocks, tmp_path):
         SegmentationDataset(tmp_path, "layout3", "train")
     (blocks / "label" / "006.png").unlink()
     ds = SegmentationDataset(blocks, "layout3", "val")
-    with pytest.raises(FileNotFoundError):
+    with pytest.raises(DatasetError, match="label/006.png: not found"):
         ds[0]
 
 

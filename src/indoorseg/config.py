@@ -150,19 +150,30 @@ def apply_overrides(raw: dict, overrides: list[str]) -> dict:
             raise ConfigError(
                 f"override {item!r}: unknown section {section!r}.{_suggest(section, sections)}"
             )
-        fields = [f.name for f in dataclasses.fields(typing.get_type_hints(Config)[section])]
+        section_cls = typing.get_type_hints(Config)[section]
+        fields = [f.name for f in dataclasses.fields(section_cls)]
         if name not in fields:
             raise ConfigError(f"override {item!r}: unknown key {name!r}.{_suggest(name, fields)}")
         try:
             value = yaml.safe_load(text)
         except yaml.YAMLError as err:
-            raise ConfigError(f"override {item!r}: not a YAML value ({err})") from None
+            raise ConfigError(
+                f"override {item!r}: not a YAML value ({yaml_problem(err)})"
+            ) from None
+        _coerce(value, typing.get_type_hints(section_cls)[name], f"override {item!r}")
         if raw.get(section) is None:  # absent, or an empty section in the YAML
             raw[section] = {}
         if not isinstance(raw[section], dict):
             raise ConfigError(f"override {item!r}: section {section!r} is not a mapping")
         raw[section][name] = value
     return raw
+
+
+def yaml_problem(err: yaml.YAMLError) -> str:
+    """A YAML error in one line: the problem and where it is."""
+    problem = getattr(err, "problem", None) or str(err).splitlines()[0]
+    mark = getattr(err, "problem_mark", None)
+    return f"{problem} at line {mark.line + 1}, column {mark.column + 1}" if mark else problem
 
 
 def load_config(path: str | Path | None, overrides: list[str] | None = None) -> Config:
@@ -176,7 +187,7 @@ def load_config(path: str | Path | None, overrides: list[str] | None = None) -> 
         try:
             raw = yaml.safe_load(path.read_text()) or {}
         except yaml.YAMLError as err:
-            raise ConfigError(f"{path}: not valid YAML ({err})") from None
+            raise ConfigError(f"{path}: not valid YAML ({yaml_problem(err)})") from None
         if not isinstance(raw, dict):
             raise ConfigError(f"{path}: expected a mapping of sections, got {raw!r}")
         where = str(path)
@@ -224,3 +235,17 @@ def check_config(config: Config) -> None:
         raise ConfigError(f"data.scale must be [min, max] with 0 < min <= max; got {d.scale}")
     if d.batch_size < 2:
         raise ConfigError("data.batch_size must be at least 2 (batch norm needs 2 samples)")
+    if d.workers < 0:
+        raise ConfigError(
+            f"data.workers must be 0 (load in the main process) or more, got {d.workers}"
+        )
+    o = config.optim
+    if o.epochs < 1:
+        raise ConfigError(f"optim.epochs must be at least 1, got {o.epochs}")
+    if not o.lr > 0:
+        raise ConfigError(f"optim.lr must be positive, got {o.lr}")
+    if o.weight_decay < 0 or not 0 <= o.momentum < 1:
+        raise ConfigError(f"optim.weight_decay must be >= 0 and optim.momentum in [0, 1); got "
+                          f"{o.weight_decay} and {o.momentum}")  # fmt: skip
+    if config.train.val_every < 1:
+        raise ConfigError(f"train.val_every must be at least 1, got {config.train.val_every}")

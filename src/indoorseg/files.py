@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import glob
 import hashlib
 import os
 import shutil
@@ -59,7 +60,8 @@ def atomic_folder(path: str | Path) -> Iterator[Path]:
     if path.exists() and not path.is_dir():
         raise FileExistsError(f"{path}: is a file, not a folder; refusing to replace it")
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(dir=path.parent, prefix=f".{path.name}.partial-"))
+    remove_stale_partials(path)
+    tmp = Path(tempfile.mkdtemp(dir=path.parent, prefix=f".{path.name}.partial-{os.getpid()}-"))
     try:
         yield tmp
         os.chmod(tmp, 0o777 & ~current_umask())  # mkdtemp makes 0700
@@ -67,6 +69,28 @@ def atomic_folder(path: str | Path) -> Iterator[Path]:
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
+
+
+def remove_stale_partials(path: Path) -> list[Path]:
+    """Remove the ``.NAME.partial-PID-*`` folders beside ``path`` left by a process that is
+    gone (killed, or its machine restarted); a live writer's folder is kept."""
+    removed = []
+    for stale in path.parent.glob(f".{glob.escape(path.name)}.partial-*"):
+        pid = stale.name[len(path.name) + len(".partial-") + 1 :].split("-", 1)[0]
+        if stale.is_dir() and pid.isdigit() and not _alive(int(pid)):
+            shutil.rmtree(stale, ignore_errors=True)
+            removed.append(stale)
+    return removed
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # someone else's process
+        return True
+    return True
 
 
 def _swap_in(new: Path, path: Path) -> None:

@@ -7,13 +7,15 @@ run folder from its own records. The builders are here too, one job each.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import torch
 from torch import nn
 from torch.utils.data import DataLoader
 
-from indoorseg.checkpoint import LAST, TrainState
+from indoorseg.checkpoint import BEST, LAST, TrainState
 from indoorseg.classes import Scheme
 from indoorseg.config import Config, check_config
 from indoorseg.data.dataset import EpochSampler, SegmentationDataset, TrainTransform
@@ -21,7 +23,15 @@ from indoorseg.engine import Loaders, fit
 from indoorseg.errors import ConfigError
 from indoorseg.models import ModelSpec, build_model
 from indoorseg.progress import Reporter
-from indoorseg.runlog import read_config, read_run_info, write_config, write_run_info
+from indoorseg.runlog import (
+    CONFIG_FILE,
+    INFO_FILE,
+    RECORDS_FILE,
+    read_config,
+    read_run_info,
+    write_config,
+    write_run_info,
+)
 from indoorseg.runtime import Runtime, deterministic, make_runtime
 
 
@@ -109,7 +119,7 @@ def train(
     if not resume and (run_dir / LAST).exists():
         raise ConfigError(f"{run_dir}: already holds a run", {"resume": True, "run_dir": None})
     torch.manual_seed(config.train.seed)
-    with deterministic(config.train.deterministic):
+    with deterministic(config.train.deterministic), unfinished_removed(run_dir, resume):
         runtime = make_runtime(config.train.device, config.train.amp, config.train.channels_last)
         loaders = make_loaders(config, data_root, runtime)
         scheme = loaders.train.dataset.scheme
@@ -123,6 +133,26 @@ def train(
             + (f"; resuming at epoch {start[0] + 1}, step {start[1]}" if resume else "")
         )
         return fit(state, loaders, runtime, run_dir, start, reporter)
+
+
+RUN_FILES = (CONFIG_FILE, INFO_FILE, RECORDS_FILE, "metrics.csv", BEST, "best.json", "last.json")
+
+
+@contextmanager
+def unfinished_removed(run_dir: Path, resume: bool) -> Iterator[None]:
+    """A new run that fails before its first checkpoint leaves nothing behind: the files it
+    wrote go, and its folder too when the run made it. A run with a checkpoint is kept,
+    resumable."""
+    made = not run_dir.exists()
+    try:
+        yield
+    except BaseException:
+        if not resume and not (run_dir / LAST).exists():
+            for name in RUN_FILES:
+                (run_dir / name).unlink(missing_ok=True)
+            if made and run_dir.is_dir() and not any(run_dir.iterdir()):
+                run_dir.rmdir()
+        raise
 
 
 def record_run(run_dir: Path, config: Config, info: dict, resume: bool) -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import functools
 import inspect
+import os
 from collections.abc import Callable
 
 import typer
@@ -21,6 +22,15 @@ app = typer.Typer(
 )
 out = Console(soft_wrap=True)
 err = Console(stderr=True, soft_wrap=True)
+
+
+@app.callback()
+def options(
+    debug: bool = typer.Option(False, "--debug", help="Show the traceback of any error."),
+) -> None:
+    """Semantic segmentation of indoor scenes: the room apart from its objects."""
+    if debug:
+        os.environ[DEBUG_ENV] = "1"
 
 
 def reporter() -> Reporter:
@@ -67,16 +77,25 @@ def friendly(func: Callable | None = None, *, templates: dict[str, str] | None =
     def wrapper(*args, ctx: typer.Context, **kwargs):
         try:
             return func(*args, **kwargs)
-        except IndoorsegError as e:
-            fail(e.message + describe_fix(e.fix, flag_words(ctx, templates or {})))
-        except (ValueError, FileNotFoundError) as e:
-            fail(str(e))
+        except (typer.Exit, typer.Abort):
+            raise
         except TrainingInterrupted as e:
             err.print(f"stopped: resume with indoorseg train --resume {e.run_dir}")
             raise typer.Exit(130) from None
         except KeyboardInterrupt:
             err.print("interrupted")
             raise typer.Exit(130) from None
+        except Exception as e:
+            if debugging():
+                raise
+            if isinstance(e, IndoorsegError):
+                fail(
+                    unwrap_worker(e.message) + describe_fix(e.fix, flag_words(ctx, templates or {}))
+                )
+            if isinstance(e, ValueError | OSError):
+                fail(os_message(e) if isinstance(e, OSError) else unwrap_worker(str(e)))
+            fail(f"internal error: {type(e).__name__}: {unwrap_worker(str(e))} (a bug: run again "
+                 f"with {DEBUG_ENV}=1 for the traceback and report it)", code=1)  # fmt: skip
 
     signature = inspect.signature(func, eval_str=True)  # Typer reads the Annotated options
     context = inspect.Parameter("ctx", inspect.Parameter.KEYWORD_ONLY, annotation=typer.Context)
@@ -84,6 +103,33 @@ def friendly(func: Callable | None = None, *, templates: dict[str, str] | None =
     return wrapper
 
 
-def fail(message: str) -> None:
+DEBUG_ENV = "INDOORSEG_DEBUG"
+
+
+def debugging() -> bool:
+    """Whether errors should surface with their traceback (``INDOORSEG_DEBUG=1``, or the
+    ``--debug`` option before the command)."""
+    return os.environ.get(DEBUG_ENV, "") not in ("", "0")
+
+
+def unwrap_worker(message: str) -> str:
+    """A DataLoader worker's error re-raised in the main process carries the worker's whole
+    traceback; what the user needs is its last line, the original message."""
+    if "Original Traceback" not in message:
+        return message
+    last = [line for line in message.splitlines() if line.strip()][-1]
+    kind, sep, text = last.partition(": ")
+    return text if sep and kind.replace(".", "").replace("_", "").isalnum() else last
+
+
+def os_message(e: OSError) -> str:
+    """``PATH: problem`` for a failed file operation (permission, full disk, a file where a
+    folder should be...)."""
+    text = e.strerror or str(e)
+    files = [f for f in (e.filename, e.filename2) if f is not None]
+    return f"{files[-1]}: {text}" if files else unwrap_worker(text)
+
+
+def fail(message: str, code: int = 2) -> None:
     err.print(f"[red]error:[/red] {escape(message)}", highlight=False, soft_wrap=True)
-    raise typer.Exit(2)
+    raise typer.Exit(code)

@@ -9,7 +9,7 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
-from indoorseg.cli.common import app, friendly, out, reporter
+from indoorseg.cli.common import app, err, friendly, out, reporter
 from indoorseg.errors import UsageError
 
 data_app = typer.Typer(help="Get, prepare, synthesize and inspect datasets.", no_args_is_help=True)
@@ -83,6 +83,15 @@ def synth(
     with reporter().task("synthesize rooms", n) as advance:
         result = synthesize(out_dir, n, parse_size(size), seed=seed, force=force,
                             progress=lambda done, total: advance(), workers=workers)  # fmt: skip
+    if result:
+        from indoorseg.data.prepared import read_info
+
+        counts = read_info(result).counts["default"]
+        empty = [split for split, count in counts.items() if count == 0]
+        if empty:
+            err.print(f"note: {' and '.join(empty)} {'is' if len(empty) == 1 else 'are'} empty "
+                      f"at --n {n} ({counts}): training cannot validate and evaluate has no "
+                      "test images; use --n 10 or more")  # fmt: skip
     out.print(str(result) if result else f"{out_dir}: already exists (use --force to rewrite)")
 
 

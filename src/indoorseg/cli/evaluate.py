@@ -8,7 +8,7 @@ from typing import Annotated
 
 import typer
 
-from indoorseg.cli.common import app, friendly, out, reporter
+from indoorseg.cli.common import app, fail, friendly, out, reporter
 
 
 @app.command("evaluate")
@@ -37,6 +37,8 @@ def evaluate(
     from indoorseg.files import atomic_write_text
     from indoorseg.reports import markdown_table
 
+    if json_path is not None and json_path.is_dir():
+        fail(f"{json_path}: is a folder; --json needs a file name")
     result = evaluate_checkpoint(
         run, data, split, split_set=split_set, protocol=protocol, collapse_to=collapse_to,
         top_left_crop=top_left_crop, device=device, reporter=reporter(),

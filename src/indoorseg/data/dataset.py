@@ -124,7 +124,13 @@ class SegmentationDataset(Dataset):
     def load(self, index: int) -> tuple[np.ndarray, np.ndarray]:
         """The raw image (H, W, 3) uint8 and its label in train ids (H, W)."""
         image = read_rgb_png(self.root / "rgb" / f"{self.ids[index]}.png")
-        return image, self.label(index)
+        label = self.label(index)
+        if label.shape != image.shape[:2]:
+            raise DatasetError(
+                f"{self.root / 'label' / self.ids[index]}.png: label is {label.shape[1]}x"
+                f"{label.shape[0]}, its image is {image.shape[1]}x{image.shape[0]} (width x height)"
+            )
+        return image, label
 
     def label(self, index: int) -> np.ndarray:
         """The label of one image in train ids (H, W)."""

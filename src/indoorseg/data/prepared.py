@@ -96,6 +96,8 @@ def read_info(root: str | Path) -> PreparedInfo:
         raw = json.loads(path.read_text())
     except json.JSONDecodeError as err:
         raise DatasetError(f"{path}: not valid JSON ({err})") from None
+    if not isinstance(raw, dict):
+        raise DatasetError(f"{path}: expected a JSON object, got {type(raw).__name__}")
     if raw.get("format") != FORMAT:
         raise DatasetError(f"{path}: not an {FORMAT} file (format={raw.get('format')!r})")
     if raw.get("version") != FORMAT_VERSION:
@@ -104,9 +106,38 @@ def read_info(root: str | Path) -> PreparedInfo:
         )
     fields = {k: v for k, v in raw.items() if k not in ("format", "version")}
     try:
-        return PreparedInfo(**fields)
+        info = PreparedInfo(**fields)
     except TypeError as err:
         raise DatasetError(f"{path}: {err}") from None
+    _check_splits(path, info)
+    return info
+
+
+def _check_splits(path: Path, info: PreparedInfo) -> None:
+    """Splits are {split_set: {split: [sample ids]}}, and an id names a file inside the
+    folder: no separators, no ``..``, nothing absolute."""
+    if not isinstance(info.splits, dict) or not info.splits:
+        raise DatasetError(f"{path}: splits must map split sets to splits, got {info.splits!r}")
+    for set_name, splits in info.splits.items():
+        if not isinstance(splits, dict):
+            raise DatasetError(f"{path}: split set {set_name!r} must map split names to lists "
+                               f"of ids, got {type(splits).__name__}")  # fmt: skip
+        for split, ids in splits.items():
+            if not isinstance(ids, list):
+                raise DatasetError(f"{path}: split {set_name}/{split} must be a list of ids, "
+                                   f"got {type(ids).__name__}")  # fmt: skip
+            bad = [i for i in ids if not _safe_id(i)]
+            if bad:
+                raise DatasetError(f"{path}: split {set_name}/{split} has an id that is not a "
+                                   f"plain file name: {bad[0]!r}")  # fmt: skip
+    if info.default_split_set not in info.splits:
+        raise DatasetError(f"{path}: default_split_set {info.default_split_set!r} is not one "
+                           f"of its split sets {sorted(info.splits)}")  # fmt: skip
+
+
+def _safe_id(sample_id) -> bool:
+    return (isinstance(sample_id, str) and sample_id not in ("", ".", "..")
+            and not any(c in sample_id for c in "/\\\0"))  # fmt: skip
 
 
 def write_info(root: str | Path, info: PreparedInfo) -> None:
@@ -153,18 +184,44 @@ def save_uint16_png(path: Path, array: np.ndarray) -> None:
     Image.fromarray(array).save(path, compress_level=PNG_LEVEL)
 
 
+@contextmanager
+def _opened(path: str | Path) -> Iterator[Image.Image]:
+    """An image file opened and decoded, or a DatasetError naming it and what is wrong."""
+    path = Path(path)
+    if not path.is_file():
+        raise DatasetError(f"{path}: not found" if not path.exists() else f"{path}: not a file")
+    try:
+        with Image.open(path) as img:
+            img.load()
+            yield img
+    except (OSError, SyntaxError, ValueError) as err:  # Pillow's ways of saying "broken"
+        reason = "empty file" if path.stat().st_size == 0 else f"not a readable image ({err})"
+        raise DatasetError(f"{path}: {reason}") from None
+
+
+LABEL_MODES = ("L", "P", "1", "I;16", "I;16L", "I;16B", "I")
+
+
 def read_label_png(path: str | Path) -> np.ndarray:
-    """Read a label PNG (8- or 16-bit greyscale) as (H, W) uint16."""
-    with Image.open(path) as img:
+    """Read a label PNG (8- or 16-bit greyscale ids) as (H, W) uint16; any other kind of
+    image (colour, float, ids beyond 16 bits) is refused, never wrapped or rounded."""
+    with _opened(path) as img:
+        mode = img.mode
         array = np.asarray(img)
     if array.ndim != 2:
         raise DatasetError(f"{path}: a label image must be single-channel, got shape {array.shape}")
+    if mode not in LABEL_MODES or not np.issubdtype(array.dtype, np.integer) and mode != "1":
+        raise DatasetError(f"{path}: label ids must be 8- or 16-bit integers, got a {mode!r} "
+                           f"({array.dtype}) image")  # fmt: skip
+    if array.size and (array.min() < 0 or array.max() > 65535):
+        raise DatasetError(f"{path}: label ids must be in 0..65535, found {array.min()}.."
+                           f"{array.max()}")  # fmt: skip
     return array.astype(np.uint16)
 
 
 def read_rgb_png(path: str | Path) -> np.ndarray:
     """Read an image as (H, W, 3) uint8 RGB."""
-    with Image.open(path) as img:
+    with _opened(path) as img:
         return np.asarray(img.convert("RGB"))
 
 

@@ -53,6 +53,7 @@ def predict_sources(
         on_frame: ``(name, done, total)`` after each image or video frame, for progress.
     """
     out_dir = Path(out_dir)
+    made = not out_dir.exists()
     out_dir.mkdir(parents=True, exist_ok=True)
     summary = PredictSummary()
     for source in sources:
@@ -66,6 +67,8 @@ def predict_sources(
             summary.written[str(source.path)] = files
         except InputError as err:
             summary.failed[str(source.path)] = err.message
+    if made and not summary.written and not any(out_dir.iterdir()):
+        out_dir.rmdir()  # nothing to show: no empty folder left behind
     return summary
 
 
