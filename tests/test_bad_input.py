@@ -4,6 +4,7 @@ option, a non-zero exit, no traceback and nothing half-made."""
 from __future__ import annotations
 
 import json
+import os
 import shutil
 from pathlib import Path
 
@@ -12,8 +13,13 @@ import pytest
 from PIL import Image
 from typer.testing import CliRunner
 
+from indoorseg.checkpoint import Checkpoint, checkpoint_meta, save_checkpoint
+from indoorseg.classes import load_scheme
 from indoorseg.cli import app
 from indoorseg.cli.common import unwrap_worker
+from indoorseg.config import load_config
+from indoorseg.files import atomic_folder
+from indoorseg.models import ModelSpec, build_model
 
 from conftest import write_blocks_dataset
 
@@ -235,3 +241,46 @@ def test_synth_says_when_a_split_is_empty(tmp_path):
                                  "--out", str(tmp_path / "rooms"), "--workers", "1"])  # fmt: skip
     assert result.exit_code == 0, result.output
     assert "val and test are empty at --n 3" in result.output
+
+
+def inconsistent_checkpoint(path: Path, stored_spec: ModelSpec, weights_spec: ModelSpec) -> Path:
+    """A checkpoint in layout3 whose metadata says ``stored_spec`` and whose tensors come
+    from ``weights_spec``."""
+    meta = checkpoint_meta(load_config(None, []), stored_spec, load_scheme("layout3"), epoch=1,
+                           step=0, metrics={})  # fmt: skip
+    save_checkpoint(path, Checkpoint(meta, build_model(weights_spec).state_dict()))
+    return path
+
+
+@pytest.mark.parametrize(
+    ("stored", "weights", "message"),
+    [
+        (("deeplabv3plus_mobilenet_v2", 41), ("deeplabv3plus_mobilenet_v2", 41),
+         "network has 41 outputs but its scheme 'layout3' has 3 classes"),
+        (("deeplabv3plus_resnet18", 3), ("deeplabv3plus_mobilenet_v2", 3),
+         "weights do not fit deeplabv3plus_resnet18"),
+        (("deeplabv3plus_mobilenet_v2", 3), ("deeplabv3plus_mobilenet_v2", 4),
+         "of another shape"),
+    ],
+)  # fmt: skip
+def test_a_checkpoint_that_does_not_add_up_is_refused_in_one_short_line(
+    ground, tmp_path, stored, weights, message
+):
+    ckpt = inconsistent_checkpoint(tmp_path / "odd.safetensors", ModelSpec(*stored),
+                                   ModelSpec(*weights))  # fmt: skip
+    result = runner.invoke(app, ["evaluate", str(ckpt), "--data", str(ground["blocks"])])
+    assert result.exit_code == 2 and isinstance(result.exception, SystemExit)
+    assert message in result.output and len(result.output) < 600, result.output
+    assert "weights_only" not in result.output
+
+
+def test_stale_partial_folders_of_dead_processes_are_removed(tmp_path):
+    dead = tmp_path / ".rooms.partial-999999999-abc"  # no such process
+    live = tmp_path / f".rooms.partial-{os.getpid()}-def"
+    other = tmp_path / ".other.partial-999999999-ghi"
+    for folder in (dead, live, other):
+        folder.mkdir()
+    with atomic_folder(tmp_path / "rooms") as tmp:
+        (tmp / "x").write_text("x")
+    assert not dead.exists() and live.exists() and other.exists()
+    assert (tmp_path / "rooms" / "x").is_file()

@@ -217,6 +217,10 @@ def read_model(path: str | Path, which: str = "best") -> ModelRecord:
         train_data = dict(ckpt.meta["config"]["data"])
     except (KeyError, TypeError) as err:
         raise CheckpointError(f"{path}: incomplete or inconsistent checkpoint ({err})") from None
+    if spec.num_classes != scheme.num_classes:
+        raise CheckpointError(f"{path}: its network has {spec.num_classes} outputs but its "
+                              f"scheme {scheme.name!r} has {scheme.num_classes} classes; it "
+                              "would be scored in the wrong classes")  # fmt: skip
     return ModelRecord(path, spec, scheme, ckpt.model, train_data, normalization)
 
 

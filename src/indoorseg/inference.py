@@ -39,12 +39,33 @@ class LoadedModel:
 def load_model(path: str | Path, runtime: Runtime, which: str = "best") -> LoadedModel:
     """Rebuild a model from a checkpoint file or a run folder (``which``: best or last)."""
     record = read_model(path, which)
-    try:
-        model = build_model(record.spec)
-        model.load_state_dict(record.weights, strict=True)
-    except RuntimeError as err:  # missing, unexpected or mis-shaped tensors
-        raise CheckpointError(f"{record.path}: weights do not fit the model ({err})") from None
+    model = build_model(record.spec)
+    misfit = weights_misfit(model.state_dict(), record.weights)
+    if misfit:
+        raise CheckpointError(f"{record.path}: its weights do not fit {record.spec.name} "
+                              f"({misfit})")  # fmt: skip
+    model.load_state_dict(record.weights, strict=True)
     return LoadedModel(runtime.prepare(model).eval(), record)
+
+
+def weights_misfit(expected: dict, found: dict) -> str:
+    """What keeps ``found`` tensors from loading into a model with ``expected`` ones, in a
+    few words (torch's own message lists every tensor), or "" when they fit."""
+    missing = [k for k in expected if k not in found]
+    extra = [k for k in found if k not in expected]
+    shapes = [
+        k for k in expected if k in found and tuple(found[k].shape) != tuple(expected[k].shape)
+    ]
+    parts = []
+    if missing:
+        parts.append(f"{len(missing)} tensors missing, e.g. {missing[0]}")
+    if extra:
+        parts.append(f"{len(extra)} unexpected, e.g. {extra[0]}")
+    if shapes:
+        k = shapes[0]
+        parts.append(f"{len(shapes)} of another shape, e.g. {k} {tuple(found[k].shape)} "
+                     f"instead of {tuple(expected[k].shape)}")  # fmt: skip
+    return "; ".join(parts)
 
 
 @torch.no_grad()
