@@ -18,7 +18,13 @@ MAX_FUNCTION_LINES = 50  # the whole def, decorators and docstring included
 # Bottom to top. A module is on the layer of the longest entry it equals or lies inside.
 LAYERS = [
     ["indoorseg", "indoorseg.errors", "indoorseg.files", "indoorseg.progress", "indoorseg.workers"],
-    ["indoorseg.classes", "indoorseg.metrics", "indoorseg.runtime", "indoorseg.models"],
+    [
+        "indoorseg.classes",
+        "indoorseg.metrics",
+        "indoorseg.runtime",
+        "indoorseg.models",
+        "indoorseg.distributed",
+    ],
     ["indoorseg.config"],
     ["indoorseg.data"],
     ["indoorseg.checkpoint", "indoorseg.runlog", "indoorseg.reports"],

@@ -258,6 +258,12 @@ class TrainState:
     scheduler: torch.optim.lr_scheduler.LRScheduler
     scaler: torch.amp.GradScaler
     best: dict = field(default_factory=lambda: {"mean_iou": -1.0, "epoch": None})
+    wrapped: nn.Module | None = None  # DistributedDataParallel around ``model``, if any
+
+    @property
+    def trainable(self) -> nn.Module:
+        """The module to train through (DDP synchronises gradients); ``model`` is saved."""
+        return self.wrapped if self.wrapped is not None else self.model
 
     def save(self, path: Path, epoch: int, step: int, metrics: dict | None = None) -> None:
         """Write a checkpoint ``epoch`` epochs and ``step`` further steps into the run."""

@@ -61,6 +61,7 @@ class TrainConfig:
     channels_last: str = "auto"  # auto (on CUDA) | on | off
     val_every: int = 1
     deterministic: bool = False
+    sync_bn: bool = False  # under torchrun: batch norm statistics over all processes
 
 
 @dataclass

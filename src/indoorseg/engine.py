@@ -20,6 +20,7 @@ from torch.utils.data import DataLoader
 
 from indoorseg.checkpoint import BEST, LAST, TrainState
 from indoorseg.classes import Scheme
+from indoorseg.distributed import any_across, same_across, sum_across, world
 from indoorseg.errors import TrainingInterrupted
 from indoorseg.evaluation import score_standard
 from indoorseg.inference import predictions
@@ -47,12 +48,12 @@ class Loaders:
     val: DataLoader
 
     def set_epoch(self, epoch: int, start_step: int = 0) -> None:
-        self.train.sampler.set_epoch(epoch, start=start_step * self.train.batch_size)
+        self.train.sampler.set_epoch(epoch, start=start_step * self.train.sampler.global_batch)
         self.train.dataset.set_epoch(epoch)
 
     @property
     def steps_per_epoch(self) -> int:
-        return len(self.train.dataset) // self.train.batch_size
+        return len(self.train.dataset) // self.train.sampler.global_batch
 
 
 def train_one_epoch(
@@ -69,6 +70,7 @@ def train_one_epoch(
     """One pass over ``loader``; times waiting for data apart from computing."""
     model.train()
     total_loss, images, steps, data_time, compute_time = 0.0, 0, 0, 0.0, 0.0
+    interrupted = False
     tick = time.perf_counter()
     for x, y in loader:  # x: (B, 3, h, w) float, y: (B, h, w) int64
         start = time.perf_counter()
@@ -89,10 +91,14 @@ def train_one_epoch(
         compute_time += tick - start
         if on_step:
             on_step(steps, loss_value)
-        if stop is not None and stop.set:
+        if stop is not None and any_across(stop.set):  # every process stops at one step
+            interrupted = True
             break
-    interrupted = stop is not None and stop.set
-    return EpochStats(total_loss / max(images, 1), images, steps, data_time, compute_time,
+    # the run's loss and images, over all processes
+    total_loss, images = sum_across(
+        torch.tensor([total_loss, images], dtype=torch.float64)
+    ).tolist()
+    return EpochStats(total_loss / max(images, 1), int(images), steps, data_time, compute_time,
                       interrupted)  # fmt: skip
 
 
@@ -102,7 +108,7 @@ def validate(
     """Standard-protocol metrics of whole-image predictions on the validation loader."""
     with reporter.task("validate", len(loader)) as advance:
         pairs = predictions(model, loader, runtime)
-        return score_standard(pairs, scheme, on_step=lambda: advance())["metrics"]
+        return score_standard(pairs, scheme, on_step=lambda: advance(), across=True)["metrics"]
 
 
 def fit(
@@ -122,29 +128,42 @@ def fit(
     Returns:
         The last epoch's record (losses, timings, validation metrics) and ``best``.
     """
-    reporter = reporter or Reporter(enabled=False)
+    main = world().main  # the one process that writes
+    reporter = reporter if reporter and main else Reporter(enabled=False)
     epochs, val_every = state.config.optim.epochs, state.config.train.val_every
-    log = RunLog(run_dir, keep_until=start[0])
+    log = RunLog(run_dir, keep_until=start[0]) if main else None
+    save = state.save if main else lambda *args: None
     step, record = start[1], {}
     with StopFlag() as stop:
         for epoch in range(start[0], epochs):
             wall = time.perf_counter()
             stats = run_epoch(state, loaders, runtime, (epoch, step), stop, reporter)
             if stats.interrupted:
-                state.save(run_dir / LAST, epoch, step + stats.steps)
+                save(run_dir / LAST, epoch, step + stats.steps)
                 raise TrainingInterrupted(run_dir, epoch, step + stats.steps)
             step, record, metrics = 0, epoch_record(epoch + 1, stats, state.optimizer), None
             if (epoch + 1) % val_every == 0 or epoch + 1 == epochs:
                 metrics = validate_epoch(state, loaders.val, runtime, reporter, record)
                 if metrics["mean_iou"] is not None and metrics["mean_iou"] > state.best["mean_iou"]:
                     state.best = {"mean_iou": metrics["mean_iou"], "epoch": epoch + 1}
-                    state.save(run_dir / BEST, epoch + 1, 0, metrics)
+                    save(run_dir / BEST, epoch + 1, 0, metrics)
             record["epoch_time_s"] = time.perf_counter() - wall
-            state.save(run_dir / LAST, epoch + 1, 0, metrics)
-            log.append(record)
+            save(run_dir / LAST, epoch + 1, 0, metrics)
+            if log:
+                log.append(record)
             reporter.epoch(record)
-    log.close()
+    if log:
+        log.close()
+    check_in_step(state.model)
     return {**record, "best": state.best}
+
+
+def check_in_step(model: nn.Module) -> None:
+    """Under torchrun, every process must end with the very same weights (DDP averages the
+    gradients, so each takes the same steps); anything else is a bug, said loudly."""
+    checksum = float(sum(p.detach().double().sum() for p in model.parameters()))
+    if not same_across(checksum):
+        raise RuntimeError("the processes of this run ended with different weights")
 
 
 def run_epoch(
@@ -161,7 +180,7 @@ def run_epoch(
     title = f"epoch {epoch + 1}/{state.config.optim.epochs}"
     with reporter.task(title, loaders.steps_per_epoch, step) as advance:
         return train_one_epoch(
-            state.model, loaders.train, state.optimizer, state.scheduler, state.scaler,
+            state.trainable, loaders.train, state.optimizer, state.scheduler, state.scaler,
             runtime, state.scheme.ignore_index, stop,
             on_step=lambda steps, loss: advance(loss=loss),
         )  # fmt: skip

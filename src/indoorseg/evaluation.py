@@ -26,11 +26,12 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from torch.utils.data import DataLoader
+from torch.utils.data import DataLoader, Subset
 
 from indoorseg.classes import LabelSpace, Scheme, collapse_table, load_scheme
 from indoorseg.data.dataset import SegmentationDataset
 from indoorseg.data.prepared import read_info
+from indoorseg.distributed import device_name, gather_in_order, shard, start, sum_across, world
 from indoorseg.errors import UsageError
 from indoorseg.inference import LoadedModel, load_model, predictions
 from indoorseg.metrics import ConfusionMatrix, PaperScores, summarize
@@ -68,8 +69,11 @@ def collapsed(pairs: Pairs, table: torch.Tensor | None) -> Iterator[tuple[torch.
         yield label, (pred if table is None else table[pred])
 
 
-def score_standard(pairs: Pairs, scheme: Scheme, on_step: Callable | None = None) -> dict:
-    """One confusion matrix over all pairs; metrics over the scored classes.
+def score_standard(
+    pairs: Pairs, scheme: Scheme, on_step: Callable | None = None, across: bool = False
+) -> dict:
+    """One confusion matrix over all pairs; metrics over the scored classes. ``across``:
+    the pairs are this process's share of a distributed run; the matrices are summed.
 
     Predictions may hold the id ``scheme.num_classes`` ("unscored": a collapsed class of no
     coarse class); they count as errors. Returns ``metrics``, ``confusion_matrix`` (square,
@@ -80,6 +84,8 @@ def score_standard(pairs: Pairs, scheme: Scheme, on_step: Callable | None = None
         confusion.update(label, pred)
         if on_step:
             on_step()
+    if across:
+        confusion.mat = sum_across(confusion.mat)
     mat, names = confusion.numpy(), [*scheme.class_names, UNSCORED]
     metrics = summarize(mat, names, scored_classes(scheme))
     if not mat[:, -1].any():  # nothing unscored was predicted: keep the matrix square
@@ -87,11 +93,14 @@ def score_standard(pairs: Pairs, scheme: Scheme, on_step: Callable | None = None
     return {"metrics": metrics, "confusion_matrix": mat.tolist(), "class_names": names}
 
 
-def score_paper(pairs: Pairs, scheme: Scheme, on_step: Callable | None = None) -> dict:
+def score_paper(
+    pairs: Pairs, scheme: Scheme, on_step: Callable | None = None, across: bool = False
+) -> dict:
     """The reference code's per-image scores, averaged over images; unlabelled is a class.
 
     A scheme that ignores unlabelled pixels gets for them the id one past its classes,
-    which the model never predicts, as a model without "other" would fare.
+    which the model never predicts, as a model without "other" would fare. ``across``: the
+    pairs are this process's ``shard``; the scores of all are averaged in image order.
     """
     paper = PaperScores()
     for label, pred in pairs:
@@ -100,6 +109,9 @@ def score_paper(pairs: Pairs, scheme: Scheme, on_step: Callable | None = None) -
             paper.update(target, p)
         if on_step:
             on_step()
+    if across:
+        paper.accuracies = gather_in_order(paper.accuracies)
+        paper.ious = gather_in_order(paper.ious)
     return {"metrics": paper.summary()}
 
 
@@ -166,12 +178,14 @@ def evaluate_checkpoint(
     ``metrics.json``, ``metrics.md`` (and ``confusion.png``).
     """
     scoring = Scoring(split, split_set, protocol, collapse_to, top_left_crop)
-    runtime = make_runtime(device, "auto", "auto")
+    runtime = make_runtime(device_name(device), "auto", "auto")
+    start(runtime.device)  # under torchrun, each process scores a share of the images
     loaded = load_model(checkpoint, runtime)
     out = Path(out_dir) if out_dir else default_out_dir(loaded, data_root, scoring)
     check_report_dir(out)  # before minutes of predictions, not after
     result = score_model(loaded, data_root, scoring, runtime, reporter, workers)
-    write_report(result, out)
+    if world().main:
+        write_report(result, out)
     return {**result, "out_dir": str(out)}
 
 
@@ -194,7 +208,7 @@ def score_model(
     workers: int = 2,
 ) -> dict:
     """Predict on every image of the split and score the predictions."""
-    reporter = reporter or Reporter(enabled=False)
+    reporter = reporter if reporter and world().main else Reporter(enabled=False)
     record, s = loaded.record, scoring
     space = read_info(data_root).space()
     scheme = load_scheme(s.collapse_to, space) if s.collapse_to else record.scheme
@@ -203,11 +217,12 @@ def score_model(
     dataset = SegmentationDataset(
         data_root, scheme, s.split, split_set, normalization=record.normalization
     )
-    loader = DataLoader(dataset, batch_size=1, num_workers=workers)  # whole images, any size
+    share = Subset(dataset, shard(len(dataset)))  # all of it in a single process
+    loader = DataLoader(share, batch_size=1, num_workers=workers)  # whole images, any size
     crop = tuple(record.train_data["crop"]) if s.top_left_crop else None
     pairs = collapsed(predictions(loaded.model, loader, runtime, crop), table)
     with reporter.task(f"evaluate {s.split} ({s.protocol})", len(loader)) as advance:
-        scores = SCORERS[s.protocol](pairs, scheme, on_step=lambda: advance())
+        scores = SCORERS[s.protocol](pairs, scheme, on_step=lambda: advance(), across=True)
     return {
         "protocol": s.protocol,
         "split": s.split,

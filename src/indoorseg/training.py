@@ -13,12 +13,14 @@ from pathlib import Path
 
 import torch
 from torch import nn
-from torch.utils.data import DataLoader
+from torch.utils.data import DataLoader, Subset
 
 from indoorseg.checkpoint import BEST, LAST, TrainState
 from indoorseg.classes import Scheme
 from indoorseg.config import Config, check_config
 from indoorseg.data.dataset import EpochSampler, SegmentationDataset, TrainTransform
+from indoorseg.distributed import device_name, local_batch, shard, world
+from indoorseg.distributed import start as start_processes
 from indoorseg.engine import Loaders, fit
 from indoorseg.errors import ConfigError
 from indoorseg.models import ModelSpec, build_model
@@ -69,17 +71,21 @@ def make_loaders(config: Config, data_root: Path, runtime: Runtime) -> Loaders:
             f"{data_root}: split {d.train_split!r} has {len(train_set)} images, fewer than "
             f"data.batch_size {d.batch_size}"
         )
+    here, batch = world(), local_batch(d.batch_size)  # batch_size is the global batch
     common = dict(
         num_workers=d.workers,
         pin_memory=runtime.device.type == "cuda",
         # The loader's own generator: worker seeds must not draw from the global RNG.
         generator=torch.Generator().manual_seed(config.train.seed),
     )
-    sampler = EpochSampler(len(train_set), seed=config.train.seed)
-    train_loader = DataLoader(train_set, batch_size=d.batch_size, sampler=sampler,
-                              drop_last=True, **common)  # fmt: skip
-    # Whole images one at a time: a folder may hold images of different sizes.
-    return Loaders(train_loader, DataLoader(val_set, batch_size=1, shuffle=False, **common))
+    sampler = EpochSampler(len(train_set), seed=config.train.seed, batch=batch,
+                           rank=here.rank, world=here.size)  # fmt: skip
+    train_loader = DataLoader(train_set, batch_size=batch, sampler=sampler, drop_last=True,
+                              **common)  # fmt: skip
+    # Whole images one at a time (a folder may hold images of different sizes); each
+    # process validates its share and the confusion matrices are summed.
+    val_share = Subset(val_set, shard(len(val_set)))
+    return Loaders(train_loader, DataLoader(val_share, batch_size=1, shuffle=False, **common))
 
 
 def build_state(config: Config, scheme: Scheme, runtime: Runtime, steps_per_epoch: int):
@@ -112,22 +118,30 @@ def train(
     Returns:
         The last epoch's record (losses, timings, validation metrics) and ``best``.
     """
-    reporter = reporter or Reporter(enabled=False)
+    reporter = reporter if reporter and world().main else Reporter(enabled=False)
     run_dir = Path(run_dir)
     check_config(config)
     data_root = check_data_root(data_root)
     if not resume and (run_dir / LAST).exists():
         raise ConfigError(f"{run_dir}: already holds a run", {"resume": True, "run_dir": None})
     torch.manual_seed(config.train.seed)
-    with deterministic(config.train.deterministic), unfinished_removed(run_dir, resume):
-        runtime = make_runtime(config.train.device, config.train.amp, config.train.channels_last)
+    main = world().main
+    with deterministic(config.train.deterministic), unfinished_removed(run_dir, resume, main):
+        runtime = make_runtime(device_name(config.train.device), config.train.amp,
+                               config.train.channels_last)  # fmt: skip
+        start_processes(runtime.device)
         loaders = make_loaders(config, data_root, runtime)
         scheme = loaders.train.dataset.scheme
         state = build_state(config, scheme, runtime, loaders.steps_per_epoch)
         start = state.restore(run_dir / LAST) if resume else (0, 0)
-        record_run(run_dir, config, {"data": str(data_root.resolve()), **(run_info or {})}, resume)
+        distribute(state, runtime)
+        if main:
+            info = {"data": str(data_root.resolve()), **(run_info or {})}
+            record_run(run_dir, config, info, resume)
         reporter.note(
-            f"{state.spec.name} on {scheme.name} ({scheme.num_classes} classes), "
+            f"{world().size} processes, "
+            * world().distributed
+            + f"{state.spec.name} on {scheme.name} ({scheme.num_classes} classes), "
             f"{len(loaders.train.dataset)} train / {len(loaders.val.dataset)} val images, "
             f"{runtime.describe()}"
             + (f"; resuming at epoch {start[0] + 1}, step {start[1]}" if resume else "")
@@ -138,16 +152,30 @@ def train(
 RUN_FILES = (CONFIG_FILE, INFO_FILE, RECORDS_FILE, "metrics.csv", BEST, "best.json", "last.json")
 
 
+def distribute(state: TrainState, runtime: Runtime) -> None:
+    """Under torchrun: train through DistributedDataParallel (optionally with batch norm
+    statistics synchronised); ``state.model`` stays the plain module that is saved."""
+    if not world().distributed:
+        return
+    if state.config.train.sync_bn:
+        if runtime.device.type != "cuda":
+            raise ConfigError("train.sync_bn needs CUDA (PyTorch synchronises batch norm on "
+                              "GPUs only)", {"train.sync_bn": False})  # fmt: skip
+        state.model = nn.SyncBatchNorm.convert_sync_batchnorm(state.model)  # same parameters
+    ids = [runtime.device.index] if runtime.device.type == "cuda" else None
+    state.wrapped = nn.parallel.DistributedDataParallel(state.model, device_ids=ids)
+
+
 @contextmanager
-def unfinished_removed(run_dir: Path, resume: bool) -> Iterator[None]:
+def unfinished_removed(run_dir: Path, resume: bool, main: bool = True) -> Iterator[None]:
     """A new run that fails before its first checkpoint leaves nothing behind: the files it
     wrote go, and its folder too when the run made it. A run with a checkpoint is kept,
-    resumable."""
+    resumable. Only the ``main`` process writes, so only it cleans."""
     made = not run_dir.exists()
     try:
         yield
     except BaseException:
-        if not resume and not (run_dir / LAST).exists():
+        if main and not resume and not (run_dir / LAST).exists():
             for name in RUN_FILES:
                 (run_dir / name).unlink(missing_ok=True)
             if made and run_dir.is_dir() and not any(run_dir.iterdir()):

@@ -33,6 +33,7 @@ def evaluate(
     device: Annotated[str, typer.Option(help="auto, cpu, cuda")] = "auto",
 ):
     """Score a trained model: metrics.json, metrics.md and confusion.png."""
+    from indoorseg.distributed import world
     from indoorseg.evaluation import evaluate_checkpoint
     from indoorseg.files import atomic_write_text
     from indoorseg.reports import markdown_table
@@ -43,7 +44,8 @@ def evaluate(
         run, data, split, split_set=split_set, protocol=protocol, collapse_to=collapse_to,
         top_left_crop=top_left_crop, device=device, reporter=reporter(),
     )  # fmt: skip
-    if json_path:
+    if json_path and world().main:
         atomic_write_text(json_path, json.dumps(result, indent=1))
-    out.print(markdown_table(result))
-    out.print(f"written to {result['out_dir']}")
+    if world().main:  # under torchrun, one process speaks
+        out.print(markdown_table(result))
+        out.print(f"written to {result['out_dir']}")

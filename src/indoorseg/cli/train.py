@@ -27,6 +27,7 @@ def train(
 ):
     """Train a model on a class scheme; checkpoints and logs go to the run folder."""
     from indoorseg.config import load_recipe
+    from indoorseg.distributed import world
     from indoorseg.training import resume_run, train
 
     if resume is not None:
@@ -39,4 +40,5 @@ def train(
         info = {"recipe": str(config), "overrides": overrides or []}
         summary = train(load_recipe(config, overrides), data, run_dir, reporter=reporter(),
                         run_info=info)  # fmt: skip
-    out.print(json.dumps(summary, indent=1))
+    if world().main:  # under torchrun, one process speaks
+        out.print(json.dumps(summary, indent=1))

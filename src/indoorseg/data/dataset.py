@@ -155,13 +155,21 @@ class SegmentationDataset(Dataset):
 class EpochSampler(Sampler[int]):
     """A shuffled order fixed by ``(seed, epoch)``, optionally starting part-way.
 
-    Resuming mid-epoch at batch ``k`` sets ``start = k * batch_size``: the remaining
-    samples are exactly those the uninterrupted run would have seen.
+    Resuming mid-epoch at batch ``k`` sets ``start = k * global_batch``: the remaining
+    samples are exactly those the uninterrupted run would have seen. Among ``world``
+    processes, global batch ``k`` is ``order[k * global_batch:][:global_batch]`` whatever
+    the number of processes, and process ``rank`` takes its ``batch``-sized slice of it.
     """
 
-    def __init__(self, size: int, seed: int = 0, shuffle: bool = True) -> None:
+    def __init__(self, size: int, seed: int = 0, shuffle: bool = True, batch: int = 1,
+                 rank: int = 0, world: int = 1) -> None:  # fmt: skip
         self.size, self.seed, self.shuffle = size, seed, shuffle
+        self.batch, self.rank, self.world = batch, rank, world
         self.epoch, self.start = 0, 0
+
+    @property
+    def global_batch(self) -> int:
+        return self.batch * self.world
 
     def set_epoch(self, epoch: int, start: int = 0) -> None:
         self.epoch, self.start = epoch, start
@@ -172,8 +180,17 @@ class EpochSampler(Sampler[int]):
         generator = torch.Generator().manual_seed(self.seed * 100_003 + self.epoch)
         return torch.randperm(self.size, generator=generator).tolist()
 
+    def mine(self) -> list[int]:
+        rest = self.order()[self.start :]
+        if self.world == 1:
+            return rest
+        whole, ours = len(rest) // self.global_batch * self.global_batch, []
+        for first in range(self.rank * self.batch, whole, self.global_batch):
+            ours += rest[first : first + self.batch]
+        return ours
+
     def __iter__(self):
-        return iter(self.order()[self.start :])
+        return iter(self.mine())
 
     def __len__(self) -> int:
-        return self.size - self.start
+        return len(self.mine())
