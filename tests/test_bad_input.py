@@ -10,6 +10,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import torch
 from PIL import Image
 from typer.testing import CliRunner
 
@@ -124,6 +125,7 @@ CASES = [
     # train: options and recipes
     ("train-epochs-0", "train --config realtime --data {blocks} --out {out} --set optim.epochs=0", "optim.epochs", None),
     ("train-lr-negative", "train --config realtime --data {blocks} --out {out} --set optim.lr=-1", "optim.lr", None),
+    ("train-lr-huge", "train --config realtime --data {blocks} --out {out} --set optim.lr=1e38", "optim.lr must be in (0, 10]", None),
     ("train-lr-text", "train --config realtime --data {blocks} --out {out} --set optim.lr=abc", "override 'optim.lr=abc': expected float", None),
     ("train-crop-text", "train --config realtime --data {blocks} --out {out} --set data.crop=big", "override 'data.crop=big'", None),
     ("train-crop-odd", "train --config realtime --data {blocks} --out {out} --set data.crop=[33,40]", "data.crop", None),
@@ -284,3 +286,29 @@ def test_stale_partial_folders_of_dead_processes_are_removed(tmp_path):
         (tmp / "x").write_text("x")
     assert not dead.exists() and live.exists() and other.exists()
     assert (tmp_path / "rooms" / "x").is_file()
+
+
+def test_a_diverging_run_stops_and_keeps_its_last_good_checkpoint(ground, tmp_path, monkeypatch):
+    run = tmp_path / "run"
+    shutil.copytree(ground["run"], run)  # one good epoch
+    good = (run / "last.safetensors").read_bytes()
+    config = run / "config.yaml"  # one epoch more, whose loss goes NaN
+    config.write_text(config.read_text().replace("epochs: 1", "epochs: 2"))
+    cross_entropy = torch.nn.functional.cross_entropy
+    monkeypatch.setattr("indoorseg.engine.F.cross_entropy",
+                        lambda *a, **k: cross_entropy(*a, **k) * float("nan"))  # fmt: skip
+    result = runner.invoke(app, ["train", "--resume", str(run)])
+    assert result.exit_code == 2 and isinstance(result.exception, SystemExit), result.output
+    assert "training diverged in epoch 2 at step 1 (loss nan)" in result.output
+    assert "last.safetensors is the last good state" in result.output
+    assert (run / "last.safetensors").read_bytes() == good
+
+
+def test_a_new_run_that_diverges_leaves_nothing(ground, tmp_path, monkeypatch):
+    cross_entropy = torch.nn.functional.cross_entropy
+    monkeypatch.setattr("indoorseg.engine.F.cross_entropy",
+                        lambda *a, **k: cross_entropy(*a, **k) * float("inf"))  # fmt: skip
+    result = runner.invoke(app, ["train", "--config", "realtime", "--data", str(ground["blocks"]),
+                                 "--out", str(tmp_path / "run"), *TINY])  # fmt: skip
+    assert result.exit_code == 2 and "training diverged in epoch 1 at step 1" in result.output
+    assert "no checkpoint was kept" in result.output and not (tmp_path / "run").exists()

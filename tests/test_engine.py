@@ -1,3 +1,4 @@
+import json
 import os
 import signal
 from contextlib import contextmanager
@@ -109,6 +110,12 @@ def test_ctrl_c_mid_epoch_leaves_an_exact_resume_point(blocks, tmp_path):
     assert (meta["epoch"], meta["step"]) == (1, 2)  # in epoch 2 (0-based 1), after 2 steps
     train(tiny_config(), blocks, run, resume=True)
     assert_same_weights(weights(tmp_path / "straight"), weights(run))
+    # the resumed epoch's record counts the steps before the interruption too
+    logs = [(tmp_path / name / "metrics.jsonl").read_text().splitlines()
+            for name in ("straight", "interrupted")]  # fmt: skip
+    straight, resumed = ([json.loads(line) for line in log] for log in logs)
+    assert [r["images"] for r in resumed] == [r["images"] for r in straight]
+    assert resumed[1]["train_loss"] == pytest.approx(straight[1]["train_loss"], rel=1e-6)
 
 
 def test_tiny_model_overfits_four_synthetic_rooms(tmp_path):

@@ -180,8 +180,9 @@ def test_pickled_code_is_refused_without_running(tmp_path):
     path = tmp_path / "evil.pth"
     torch.save({"conv1.weight": torch.zeros(1), "x": Payload(marker)}, path)
     assert not marker.exists()
-    with pytest.raises(ModelError, match="evil.pth"):
+    with pytest.raises(ModelError, match="evil.pth: holds Python objects") as refused:
         read_state_dict(path)
+    assert "weights_only" not in str(refused.value)  # never torch's advice to unpickle
     assert not marker.exists()
     # the payload is real: an unsafe load would have run it
     loaded = torch.load(path, weights_only=False)

@@ -259,6 +259,7 @@ class TrainState:
     scaler: torch.amp.GradScaler
     best: dict = field(default_factory=lambda: {"mean_iou": -1.0, "epoch": None})
     wrapped: nn.Module | None = None  # DistributedDataParallel around ``model``, if any
+    partial: dict | None = None  # what an interrupted epoch had done (loss, images, times)
 
     @property
     def trainable(self) -> nn.Module:
@@ -289,6 +290,7 @@ class TrainState:
                 self.scaler.load_state_dict(ckpt.meta["scaler"])
             set_rng_state(ckpt.rng, ckpt.meta["rng"])
             self.best = ckpt.meta.get("best", self.best)
+            self.partial = (ckpt.meta.get("metrics") or {}).get("partial_epoch")
             return ckpt.meta["epoch"], ckpt.meta["step"]
         except (KeyError, RuntimeError, ValueError) as err:
             raise CheckpointError(f"{path}: cannot resume from it ({err})") from None

@@ -243,8 +243,8 @@ def check_config(config: Config) -> None:
     o = config.optim
     if o.epochs < 1:
         raise ConfigError(f"optim.epochs must be at least 1, got {o.epochs}")
-    if not o.lr > 0:
-        raise ConfigError(f"optim.lr must be positive, got {o.lr}")
+    if not 0 < o.lr <= 10:
+        raise ConfigError(f"optim.lr must be in (0, 10], got {o.lr}")
     if o.weight_decay < 0 or not 0 <= o.momentum < 1:
         raise ConfigError(f"optim.weight_decay must be >= 0 and optim.momentum in [0, 1); got "
                           f"{o.weight_decay} and {o.momentum}")  # fmt: skip

@@ -95,11 +95,13 @@ def sum_across(tensor: torch.Tensor) -> torch.Tensor:
     return tensor
 
 
-def any_across(flag: bool) -> bool:
-    """Whether any process has ``flag`` set (all must stop at the same step)."""
+def any_across(*flags: bool) -> tuple[bool, ...]:
+    """Each flag: whether any process has it set (all must stop at the same step); one
+    collective call for all of them."""
     if not (world().distributed and dist.is_initialized()):
-        return flag
-    return bool(sum_across(torch.tensor([int(flag)])).item())
+        return flags
+    counts = sum_across(torch.tensor([int(f) for f in flags]))
+    return tuple(bool(c) for c in counts.tolist())
 
 
 def same_across(value: float) -> bool:

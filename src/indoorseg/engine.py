@@ -8,6 +8,8 @@ Everything is built beforehand (``indoorseg.training``); the loop only runs it.
 
 from __future__ import annotations
 
+import dataclasses
+import math
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -21,7 +23,7 @@ from torch.utils.data import DataLoader
 from indoorseg.checkpoint import BEST, LAST, TrainState
 from indoorseg.classes import Scheme
 from indoorseg.distributed import any_across, same_across, sum_across, world
-from indoorseg.errors import TrainingInterrupted
+from indoorseg.errors import TrainingDiverged, TrainingInterrupted
 from indoorseg.evaluation import score_standard
 from indoorseg.inference import predictions
 from indoorseg.progress import Reporter
@@ -37,6 +39,8 @@ class EpochStats:
     data_time: float
     compute_time: float
     interrupted: bool = False
+    diverged: bool = False  # the loss went NaN or infinite: ``loss`` is that loss
+    steps_before: int = 0  # of ``steps``, those done before a resume (already in ``step``)
 
 
 @dataclass
@@ -91,8 +95,12 @@ def train_one_epoch(
         compute_time += tick - start
         if on_step:
             on_step(steps, loss_value)
-        if stop is not None and any_across(stop.set):  # every process stops at one step
-            interrupted = True
+        # every process stops at the same step, on Ctrl-C or on a loss gone NaN or infinite
+        interrupted, diverged = any_across(stop is not None and stop.set,
+                                           not math.isfinite(loss_value))  # fmt: skip
+        if diverged:
+            return EpochStats(loss_value, images, steps, data_time, compute_time, diverged=True)
+        if interrupted:
             break
     # the run's loss and images, over all processes
     total_loss, images = sum_across(
@@ -138,9 +146,14 @@ def fit(
         for epoch in range(start[0], epochs):
             wall = time.perf_counter()
             stats = run_epoch(state, loaders, runtime, (epoch, step), stop, reporter)
+            if step and state.partial:  # the steps before an interruption count too
+                stats, state.partial = with_earlier(stats, state.partial), None
+            at = step + stats.steps - stats.steps_before  # steps into this epoch
+            if stats.diverged:  # the weights are spoilt: the last checkpoint stays as it is
+                raise TrainingDiverged(run_dir, epoch, at, stats.loss)
             if stats.interrupted:
-                save(run_dir / LAST, epoch, step + stats.steps)
-                raise TrainingInterrupted(run_dir, epoch, step + stats.steps)
+                save(run_dir / LAST, epoch, at, {"partial_epoch": dataclasses.asdict(stats)})
+                raise TrainingInterrupted(run_dir, epoch, at)
             step, record, metrics = 0, epoch_record(epoch + 1, stats, state.optimizer), None
             if (epoch + 1) % val_every == 0 or epoch + 1 == epochs:
                 metrics = validate_epoch(state, loaders.val, runtime, reporter, record)
@@ -184,6 +197,18 @@ def run_epoch(
             runtime, state.scheme.ignore_index, stop,
             on_step=lambda steps, loss: advance(loss=loss),
         )  # fmt: skip
+
+
+def with_earlier(stats: EpochStats, earlier: dict) -> EpochStats:
+    """An epoch's figures with those of its part before an interruption added."""
+    images = earlier["images"] + stats.images
+    loss = (earlier["loss"] * earlier["images"] + stats.loss * stats.images) / max(images, 1)
+    return dataclasses.replace(
+        stats, loss=loss, images=images, steps=earlier["steps"] + stats.steps,
+        data_time=earlier["data_time"] + stats.data_time,
+        compute_time=earlier["compute_time"] + stats.compute_time,
+        steps_before=earlier["steps"],
+    )  # fmt: skip
 
 
 def validate_epoch(

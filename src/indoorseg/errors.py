@@ -10,6 +10,7 @@ into ``use --resume runs/x or another --out``.
 from __future__ import annotations
 
 from collections.abc import Callable
+from pathlib import Path
 
 
 class IndoorsegError(Exception):
@@ -81,6 +82,18 @@ class ExportError(IndoorsegError, RuntimeError):
 
 class DownloadError(IndoorsegError, RuntimeError):
     """A download failed; the message names the file or URL and what is wrong."""
+
+
+class TrainingDiverged(IndoorsegError):
+    """The training loss went NaN or infinite; the run's last checkpoint (if any) is the
+    last good state."""
+
+    def __init__(self, run_dir, epoch: int, step: int, loss: float) -> None:
+        last = Path(run_dir) / "last.safetensors"
+        kept = f"{last} is the last good state" if last.exists() else "no checkpoint was kept"
+        super().__init__(f"{run_dir}: training diverged in epoch {epoch + 1} at step {step} "
+                         f"(loss {loss}); {kept}; a lower optim.lr usually helps")  # fmt: skip
+        self.run_dir, self.epoch, self.step = run_dir, epoch, step
 
 
 class TrainingInterrupted(KeyboardInterrupt):
