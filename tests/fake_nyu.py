@@ -86,14 +86,48 @@ def write_fake_nyu_mat(
             if array is not None:
                 ds = f.create_dataset(key, data=array)
                 ds.attrs["MATLAB_class"] = np.bytes_(matlab_class.get(array.dtype.name, "double"))
-        refs_group = f.create_group("#refs#")
-        refs = np.empty((1, len(names)), dtype=h5py.ref_dtype)
-        for j, name in enumerate(names):
-            refs[0, j] = _write_char(refs_group, _ref_name(j), name).ref
-        f.create_dataset("names", data=refs).attrs["MATLAB_class"] = np.bytes_("cell")
+        _write_names(f, names)
+    _write_header(path)
+    return {k: v for k, v in arrays.items() if v is not None}
+
+
+def write_full_size_fake_mat(path: str | Path, n: int = 1449, names: list[str] | None = None,
+                             height: int = 480, width: int = 640) -> Path:  # fmt: skip
+    """The official layout at full size (about 4 GB for 1449 images), written one image at
+    a time so that writing it needs little memory; content is cheap, varied noise."""
+    names = fake_names(894) if names is None else list(names)
+    rng = np.random.default_rng(0)
+    tile = rng.integers(0, 256, size=(3, 64, 48), dtype=np.uint8)
+    layout = {"images": ((n, 3, width, height), np.uint8, "uint8"),
+              "labels": ((n, width, height), np.uint16, "uint16"),
+              "depths": ((n, width, height), np.float32, "single")}  # fmt: skip
+    with h5py.File(path, "w", userblock_size=512) as f:
+        ds = {}
+        for key, (shape, dtype, matlab) in layout.items():
+            ds[key] = f.create_dataset(key, shape=shape, dtype=dtype, chunks=(1, *shape[1:]))
+            ds[key].attrs["MATLAB_class"] = np.bytes_(matlab)
+        reps = (1, width // 64 + 1, height // 48 + 1)
+        for i in range(n):
+            image = np.roll(np.tile(tile, reps)[:, :width, :height], i, axis=1)
+            ds["images"][i] = image
+            ds["labels"][i] = image[0].astype(np.uint16) * (len(names) + 1) // 256
+            ds["depths"][i] = 0.5 + image[1] / 32.0
+        _write_names(f, names)
+    _write_header(path)
+    return Path(path)
+
+
+def _write_names(f: h5py.File, names: list[str]) -> None:
+    refs_group = f.create_group("#refs#")
+    refs = np.empty((1, len(names)), dtype=h5py.ref_dtype)
+    for j, name in enumerate(names):
+        refs[0, j] = _write_char(refs_group, _ref_name(j), name).ref
+    f.create_dataset("names", data=refs).attrs["MATLAB_class"] = np.bytes_("cell")
+
+
+def _write_header(path: str | Path) -> None:
     with open(path, "r+b") as fh:  # the MATLAB header lives in the HDF5 user block
         fh.write(_MATLAB_HEADER.ljust(116) + bytes(8) + b"\x00\x02IM")
-    return {k: v for k, v in arrays.items() if v is not None}
 
 
 def _cell(strings: list[str]) -> np.ndarray:

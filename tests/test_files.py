@@ -5,7 +5,7 @@ import os
 import pytest
 
 from indoorseg import files
-from indoorseg.files import atomic_folder
+from indoorseg.files import atomic_folder, atomic_write_text
 
 
 def test_a_folder_is_replaced_whole_with_nothing_left_beside_it(tmp_path):
@@ -55,3 +55,15 @@ def test_a_file_is_never_replaced_by_a_folder(tmp_path):
     with pytest.raises(FileExistsError, match="is a file"), atomic_folder(precious):
         pass
     assert precious.read_text() == "keep me"
+
+
+def test_folders_and_files_follow_the_umask(tmp_path):
+    old = os.umask(0o022)
+    try:
+        with atomic_folder(tmp_path / "shared") as tmp:
+            (tmp / "a.txt").write_text("a")
+        atomic_write_text(tmp_path / "b.json", "{}")
+    finally:
+        os.umask(old)
+    assert (tmp_path / "shared").stat().st_mode & 0o777 == 0o755  # not mkdtemp's 0700
+    assert (tmp_path / "b.json").stat().st_mode & 0o777 == 0o644  # not mkstemp's 0600

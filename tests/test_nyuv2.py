@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import hashlib
+import subprocess
+import sys
 import tracemalloc
 from pathlib import Path
 
@@ -21,7 +23,7 @@ from indoorseg.data.prepared import (
     read_rgb_png,
 )
 
-from fake_nyu import fake_names, write_fake_meta, write_fake_nyu_mat
+from fake_nyu import fake_names, write_fake_meta, write_fake_nyu_mat, write_full_size_fake_mat
 
 REAL_META = Path(__file__).resolve().parents[2] / "shared" / "nyuv2" / "meta"
 MAT = "nyu_depth_v2_labeled.mat"
@@ -372,3 +374,24 @@ def test_existing_foreign_folder_is_kept(fake):
     with pytest.raises(DatasetError, match="not empty"):
         prepare_nyuv2(mat, meta, out, val_size=1)
     assert (out / "precious.txt").read_text() == "mine"
+
+
+@pytest.mark.slow
+def test_prepare_at_full_size_stays_under_1_gb_of_memory(tmp_path):
+    """The README's "< 1 GB": ``data prepare`` on a full-size .mat (1449 images of 480x640,
+    about 4 GB), measured as the peak resident memory of the command's own process."""
+    write_full_size_fake_mat(tmp_path / MAT)
+    write_fake_meta(tmp_path / "meta", n=1449)
+    command = [sys.executable, "-m", "indoorseg", "data", "prepare", "nyuv2", "--mat",
+               str(tmp_path / MAT), "--meta", str(tmp_path / "meta"),
+               "--out", str(tmp_path / "out")]  # fmt: skip
+    # a fresh parent, so that the peak is this command's alone
+    probe = ("import resource, subprocess, sys; subprocess.run(sys.argv[1:], check=True); "
+             "print(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss)")  # fmt: skip
+    done = subprocess.run([sys.executable, "-c", probe, *command], capture_output=True,
+                          text=True, timeout=3600)  # fmt: skip
+    assert done.returncode == 0, done.stderr[-3000:]
+    peak_mb = int(done.stdout.split()[-1]) / 1024
+    print(f"data prepare at full size: peak {peak_mb:.0f} MB")
+    assert peak_mb < 1024
+    assert len(list((tmp_path / "out" / "rgb").iterdir())) == 1449
