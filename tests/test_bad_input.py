@@ -131,6 +131,8 @@ CASES = [
     ("train-crop-odd", "train --config realtime --data {blocks} --out {out} --set data.crop=[33,40]", "data.crop", None),
     ("train-unknown-key", "train --config realtime --data {blocks} --out {out} --set optim.nope=1", "unknown key 'nope'", None),
     ("train-override-no-equals", "train --config realtime --data {blocks} --out {out} --set optim.lr", "expected key=value", None),
+    ("train-seed-negative", "train --config realtime --data {blocks} --out {out} --set train.seed=-1", "train.seed", None),
+    ("train-flip-maybe", "train --config realtime --data {blocks} --out {out} --set data.flip=maybe", "override 'data.flip=maybe'", None),
     ("train-batch-1", "train --config realtime --data {blocks} --out {out} --set data.batch_size=1", "data.batch_size", None),
     ("train-workers-negative", "train --config realtime --data {blocks} --out {out} --set data.workers=-1", "data.workers", None),
     ("train-unknown-model", "train --config realtime --data {blocks} --out {out} --set model.name=nope", "unknown model 'nope'", None),
