@@ -88,8 +88,7 @@ class TrainingDiverged(IndoorsegError):
     """The training loss went NaN or infinite; the run's last checkpoint (if any) is the
     last good state."""
 
-    def __init__(self, run_dir, epoch: int, step: int, loss: float) -> None:
-        last = Path(run_dir) / "last.safetensors"
+    def __init__(self, run_dir, epoch: int, step: int, loss: float, last: Path) -> None:
         kept = f"{last} is the last good state" if last.exists() else "no checkpoint was kept"
         super().__init__(f"{run_dir}: training diverged in epoch {epoch + 1} at step {step} "
                          f"(loss {loss}); {kept}; a lower optim.lr usually helps")  # fmt: skip

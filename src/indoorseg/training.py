@@ -7,6 +7,7 @@ run folder from its own records. The builders are here too, one job each.
 
 from __future__ import annotations
 
+import shutil
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -15,7 +16,7 @@ import torch
 from torch import nn
 from torch.utils.data import DataLoader, Subset
 
-from indoorseg.checkpoint import BEST, LAST, TrainState
+from indoorseg.checkpoint import LAST, TrainState
 from indoorseg.classes import Scheme
 from indoorseg.config import Config, check_config
 from indoorseg.data.dataset import EpochSampler, SegmentationDataset, TrainTransform
@@ -25,15 +26,7 @@ from indoorseg.engine import Loaders, fit
 from indoorseg.errors import ConfigError
 from indoorseg.models import ModelSpec, build_model
 from indoorseg.progress import Reporter
-from indoorseg.runlog import (
-    CONFIG_FILE,
-    INFO_FILE,
-    RECORDS_FILE,
-    read_config,
-    read_run_info,
-    write_config,
-    write_run_info,
-)
+from indoorseg.runlog import read_config, read_run_info, write_config, write_run_info
 from indoorseg.runtime import Runtime, deterministic, make_runtime
 
 
@@ -118,15 +111,15 @@ def train(
     Returns:
         The last epoch's record (losses, timings, validation metrics) and ``best``.
     """
-    reporter = reporter if reporter and world().main else Reporter(enabled=False)
+    here = world()
+    reporter = reporter if reporter and here.main else Reporter(enabled=False)
     run_dir = Path(run_dir)
     check_config(config)
     data_root = check_data_root(data_root)
     if not resume and (run_dir / LAST).exists():
         raise ConfigError(f"{run_dir}: already holds a run", {"resume": True, "run_dir": None})
     torch.manual_seed(config.train.seed)
-    main = world().main
-    with deterministic(config.train.deterministic), unfinished_removed(run_dir, resume, main):
+    with deterministic(config.train.deterministic), unfinished_removed(run_dir, resume, here.main):
         runtime = make_runtime(device_name(config.train.device), config.train.amp,
                                config.train.channels_last)  # fmt: skip
         start_processes(runtime.device)
@@ -135,21 +128,17 @@ def train(
         state = build_state(config, scheme, runtime, loaders.steps_per_epoch)
         start = state.restore(run_dir / LAST) if resume else (0, 0)
         distribute(state, runtime)
-        if main:
+        if here.main:
             info = {"data": str(data_root.resolve()), **(run_info or {})}
             record_run(run_dir, config, info, resume)
         reporter.note(
-            f"{world().size} processes, "
-            * world().distributed
+            (f"{here.size} processes, " if here.distributed else "")
             + f"{state.spec.name} on {scheme.name} ({scheme.num_classes} classes), "
             f"{len(loaders.train.dataset)} train / {len(loaders.val.dataset)} val images, "
             f"{runtime.describe()}"
             + (f"; resuming at epoch {start[0] + 1}, step {start[1]}" if resume else "")
         )
         return fit(state, loaders, runtime, run_dir, start, reporter)
-
-
-RUN_FILES = (CONFIG_FILE, INFO_FILE, RECORDS_FILE, "metrics.csv", BEST, "best.json", "last.json")
 
 
 def distribute(state: TrainState, runtime: Runtime) -> None:
@@ -172,13 +161,14 @@ def unfinished_removed(run_dir: Path, resume: bool, main: bool = True) -> Iterat
     wrote go, and its folder too when the run made it. A run with a checkpoint is kept,
     resumable. Only the ``main`` process writes, so only it cleans."""
     made = not run_dir.exists()
+    before = set() if made else set(run_dir.iterdir())
     try:
         yield
     except BaseException:
-        if main and not resume and not (run_dir / LAST).exists():
-            for name in RUN_FILES:
-                (run_dir / name).unlink(missing_ok=True)
-            if made and run_dir.is_dir() and not any(run_dir.iterdir()):
+        if main and not resume and not (run_dir / LAST).exists() and run_dir.is_dir():
+            for entry in set(run_dir.iterdir()) - before:  # what this run wrote
+                shutil.rmtree(entry) if entry.is_dir() else entry.unlink()
+            if made and not any(run_dir.iterdir()):
                 run_dir.rmdir()
         raise
 

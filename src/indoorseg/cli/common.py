@@ -92,8 +92,10 @@ def friendly(func: Callable | None = None, *, templates: dict[str, str] | None =
                 fail(
                     unwrap_worker(e.message) + describe_fix(e.fix, flag_words(ctx, templates or {}))
                 )
-            if isinstance(e, ValueError | OSError):
-                fail(os_message(e) if isinstance(e, OSError) else unwrap_worker(str(e)))
+            if isinstance(e, OSError):
+                fail(os_message(e))
+            if isinstance(e, ValueError):
+                fail(unwrap_worker(str(e)))
             fail(f"internal error: {type(e).__name__}: {unwrap_worker(str(e))} (a bug: run again "
                  f"with {DEBUG_ENV}=1 for the traceback and report it)", code=1)  # fmt: skip
 

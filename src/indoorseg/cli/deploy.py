@@ -33,10 +33,7 @@ def predict(
     rep = reporter()
     with rep.task(f"predicting ({seg.backend_name})", None) as advance:
         summary = predict_sources(seg, sources, out_dir, lambda name, done, total: advance())
-    failed = [
-        why if why.startswith(path) else f"{path}: {why}" for path, why in summary.failed.items()
-    ]
-    for line in problems + failed:
+    for line in problems + list(summary.failed.values()):  # each names its file
         err.print(f"[red]skipped[/red] {line}", highlight=False)
     out.print(f"{len(summary.written)} of {len(sources) + len(problems)} inputs predicted "
               f"with {seg.backend_name} into {out_dir}")  # fmt: skip

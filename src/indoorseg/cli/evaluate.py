@@ -44,8 +44,9 @@ def evaluate(
         run, data, split, split_set=split_set, protocol=protocol, collapse_to=collapse_to,
         top_left_crop=top_left_crop, device=device, reporter=reporter(),
     )  # fmt: skip
-    if json_path and world().main:
+    if not world().main:  # under torchrun, one process writes and speaks
+        return
+    if json_path:
         atomic_write_text(json_path, json.dumps(result, indent=1))
-    if world().main:  # under torchrun, one process speaks
-        out.print(markdown_table(result))
-        out.print(f"written to {result['out_dir']}")
+    out.print(markdown_table(result))
+    out.print(f"written to {result['out_dir']}")

@@ -193,4 +193,5 @@ class EpochSampler(Sampler[int]):
         return iter(self.mine())
 
     def __len__(self) -> int:
-        return len(self.mine())
+        rest = max(self.size - self.start, 0)
+        return rest if self.world == 1 else rest // self.global_batch * self.batch

@@ -210,7 +210,7 @@ def read_label_png(path: str | Path) -> np.ndarray:
         array = np.asarray(img)
     if array.ndim != 2:
         raise DatasetError(f"{path}: a label image must be single-channel, got shape {array.shape}")
-    if mode not in LABEL_MODES or not np.issubdtype(array.dtype, np.integer) and mode != "1":
+    if mode not in LABEL_MODES:  # integer modes only: no float ("F") or colour labels
         raise DatasetError(f"{path}: label ids must be 8- or 16-bit integers, got a {mode!r} "
                            f"({array.dtype}) image")  # fmt: skip
     if array.size and (array.min() < 0 or array.max() > 65535):

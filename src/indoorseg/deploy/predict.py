@@ -32,7 +32,7 @@ class PredictSummary:
     """What a ``predict`` call did: files written per input, and the inputs that failed."""
 
     written: dict[str, list[Path]] = field(default_factory=dict)
-    failed: dict[str, str] = field(default_factory=dict)  # input path -> reason
+    failed: dict[str, str] = field(default_factory=dict)  # input path -> why, naming it
 
 
 def class_shares(labels: np.ndarray, names: list[str]) -> dict[str, float]:
