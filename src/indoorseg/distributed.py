@@ -87,9 +87,15 @@ def shard(n: int) -> list[int]:
     return list(range(here.rank, n, here.size))
 
 
+def _joined() -> World | None:
+    """This process's World when it is one of several in a started process group."""
+    here = world()
+    return here if here.distributed and dist.is_initialized() else None
+
+
 def sum_across(tensor: torch.Tensor) -> torch.Tensor:
     """The element-wise sum of ``tensor`` over all processes (exact for integers)."""
-    if world().distributed and dist.is_initialized():
+    if _joined():
         tensor = tensor.clone()
         dist.all_reduce(tensor)
     return tensor
@@ -98,7 +104,7 @@ def sum_across(tensor: torch.Tensor) -> torch.Tensor:
 def any_across(*flags: bool) -> tuple[bool, ...]:
     """Each flag: whether any process has it set (all must stop at the same step); one
     collective call for all of them."""
-    if not (world().distributed and dist.is_initialized()):
+    if not _joined():
         return flags
     counts = sum_across(torch.tensor([int(f) for f in flags]))
     return tuple(bool(c) for c in counts.tolist())
@@ -106,8 +112,8 @@ def any_across(*flags: bool) -> tuple[bool, ...]:
 
 def same_across(value: float) -> bool:
     """Whether every process holds the same ``value`` (e.g. a checksum of the weights)."""
-    here = world()
-    if not (here.distributed and dist.is_initialized()):
+    here = _joined()
+    if here is None:
         return True
     values: list = [None] * here.size
     dist.all_gather_object(values, value)
@@ -116,8 +122,8 @@ def same_across(value: float) -> bool:
 
 def gather_in_order(items: list) -> list:
     """Every process's items of a ``shard``, back in the order of the whole (on all)."""
-    here = world()
-    if not (here.distributed and dist.is_initialized()):
+    here = _joined()
+    if here is None:
         return items
     parts: list[list] = [[] for _ in range(here.size)]
     dist.all_gather_object(parts, items)
@@ -125,8 +131,3 @@ def gather_in_order(items: list) -> list:
     for i in range(sum(len(p) for p in parts)):
         whole.append(parts[i % here.size][i // here.size])
     return whole
-
-
-def barrier() -> None:
-    if world().distributed and dist.is_initialized():
-        dist.barrier()

@@ -9,7 +9,6 @@ from typing import Annotated
 import typer
 
 from indoorseg.cli.common import app, err, fail, friendly, out, reporter
-from indoorseg.data.synthetic.folder import parse_size
 
 
 @app.command("predict")
@@ -63,6 +62,7 @@ def export(
     ] = None,
 ):
     """Write an ONNX file with its classes and normalisation inside, checked against PyTorch."""
+    from indoorseg.data.synthetic import parse_size
     from indoorseg.deploy.export import export as run_export
 
     result = run_export(
@@ -103,6 +103,7 @@ def benchmark(
     md_path: Annotated[Path | None, typer.Option("--md", help="Write the table here.")] = None,
 ):
     """Latency and images/s per backend, against the model's FLOPs and the machine's peak."""
+    from indoorseg.data.synthetic import parse_size
     from indoorseg.deploy.benchmark import ALL, markdown, training_speed
     from indoorseg.deploy.benchmark import benchmark as run_benchmark
     from indoorseg.files import atomic_write_text
