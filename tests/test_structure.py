@@ -24,6 +24,7 @@ LAYERS = [
         "indoorseg.runtime",
         "indoorseg.models",
         "indoorseg.distributed",
+        "indoorseg.regions",
     ],
     ["indoorseg.config"],
     ["indoorseg.data"],

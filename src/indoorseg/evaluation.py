@@ -129,6 +129,7 @@ class Scoring:
             the dataset's default.
         collapse_to: a coarser scheme to map the predictions into before scoring.
         top_left_crop: paper protocol only: score the top-left training-size crop.
+        regions: vote the probabilities over regions of each image (``indoorseg.regions``).
     """
 
     split: str = "test"
@@ -136,6 +137,7 @@ class Scoring:
     protocol: str = "standard"
     collapse_to: str | None = None
     top_left_crop: bool = False
+    regions: bool = False
 
     def __post_init__(self) -> None:
         if self.protocol not in PROTOCOLS:
@@ -147,11 +149,12 @@ class Scoring:
             )
 
     def name(self, default_split_set: str | None, scheme: str) -> str:
-        """``[SPLITSET.]SPLIT-PROTOCOL[-crop][-to-SCHEME]``, ``SCHEME`` being the name of
-        the scheme scored; the split set only when it is not the one used by default."""
+        """``[SPLITSET.]SPLIT-PROTOCOL[-crop][-regions][-to-SCHEME]``, ``SCHEME`` being the
+        name of the scheme scored; the split set only when it is not the one used by default."""
         explicit = self.split_set not in (None, default_split_set)
         name = f"{self.split_set}." if explicit else ""
         name += f"{self.split}-{self.protocol}" + ("-crop" if self.top_left_crop else "")
+        name += "-regions" if self.regions else ""
         return name + (f"-to-{scheme}" if self.collapse_to else "")
 
 
@@ -164,6 +167,7 @@ def evaluate_checkpoint(
     protocol: str = "standard",
     collapse_to: str | None = None,
     top_left_crop: bool = False,
+    regions: bool = False,
     device: str = "auto",
     out_dir: str | Path | None = None,
     reporter: Reporter | None = None,
@@ -177,7 +181,7 @@ def evaluate_checkpoint(
     (for the standard protocol the confusion matrix too) and ``out_dir``, which holds
     ``metrics.json``, ``metrics.md`` (and ``confusion.png``).
     """
-    scoring = Scoring(split, split_set, protocol, collapse_to, top_left_crop)
+    scoring = Scoring(split, split_set, protocol, collapse_to, top_left_crop, regions)
     runtime = make_runtime(device_name(device), "auto", "auto")
     start(runtime.device)  # under torchrun, each process scores a share of the images
     loaded = load_model(checkpoint, runtime)
@@ -220,7 +224,8 @@ def score_model(
     share = Subset(dataset, shard(len(dataset)))  # all of it in a single process
     loader = DataLoader(share, batch_size=1, num_workers=workers)  # whole images, any size
     crop = tuple(record.train_data["crop"]) if s.top_left_crop else None
-    pairs = collapsed(predictions(loaded.model, loader, runtime, crop), table)
+    vote = record.normalization if s.regions else None
+    pairs = collapsed(predictions(loaded.model, loader, runtime, crop, vote), table)
     with reporter.task(f"evaluate {s.split} ({s.protocol})", len(loader)) as advance:
         scores = SCORERS[s.protocol](pairs, scheme, on_step=lambda: advance(), across=True)
     return {
@@ -234,6 +239,7 @@ def score_model(
         "scheme": scheme.name,
         "collapsed": table is not None,
         "top_left_crop": list(crop) if crop else None,
+        "regions": s.regions,
         "dataset": str(data_root),
         **scores,
     }

@@ -12,6 +12,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -21,6 +22,8 @@ from indoorseg.checkpoint import ModelRecord, read_model
 from indoorseg.errors import CheckpointError
 from indoorseg.models import build_model
 from indoorseg.runtime import Runtime
+
+Normalization = tuple[list[float], list[float]]  # (mean, std) per channel, of 0..1 pixels
 
 
 @dataclass
@@ -86,12 +89,18 @@ def predict_logits(model: nn.Module, images: torch.Tensor, runtime: Runtime, mul
 
 @torch.no_grad()
 def predictions(
-    model: nn.Module, loader: DataLoader, runtime: Runtime, crop: tuple[int, int] | None = None
+    model: nn.Module,
+    loader: DataLoader,
+    runtime: Runtime,
+    crop: tuple[int, int] | None = None,
+    regions: Normalization | None = None,
 ) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
     """Yield ``(label, predicted ids)`` per batch of whole images, on the CPU.
 
     Args:
         crop: score only the top-left ``(h, w)`` of each image (the paper's test script).
+        regions: the (mean, std) the images were normalised with: when given, the
+            probabilities are voted over regions of each image (``indoorseg.regions``).
 
     Shape: label, pred (B, H, W) int64.
     """
@@ -99,4 +108,27 @@ def predictions(
     for x, y in loader:
         if crop is not None:
             x, y = x[..., : crop[0], : crop[1]], y[..., : crop[0], : crop[1]]
-        yield y, predict_logits(model, x, runtime).argmax(1).cpu()
+        logits = predict_logits(model, x, runtime).cpu()
+        if regions is None:
+            yield y, logits.argmax(1)
+        else:
+            yield y, voted(logits, pixels(x, regions)).argmax(1)
+
+
+def pixels(images: torch.Tensor, normalization: Normalization) -> np.ndarray:
+    """Normalised images back to their RGB bytes. Shape: (N, 3, H, W) -> (N, H, W, 3) uint8."""
+    mean, std = (torch.tensor(v, dtype=torch.float32).view(1, 3, 1, 1) for v in normalization)
+    rgb = (images.float().cpu() * std + mean) * 255
+    return rgb.round().clamp(0, 255).to(torch.uint8).permute(0, 2, 3, 1).numpy()
+
+
+def voted(logits: torch.Tensor, images: np.ndarray) -> torch.Tensor:
+    """Softmax probabilities voted over regions of each image (``indoorseg.regions``).
+
+    Shape: logits (N, C, H, W), images (N, H, W, 3) uint8 -> (N, C, H, W) float32.
+    """
+    from indoorseg.regions import region_vote  # scikit-image: only when asked for
+
+    probs = torch.softmax(logits.float(), 1).numpy()
+    voted = [region_vote(p, image) for p, image in zip(probs, images, strict=True)]
+    return torch.from_numpy(np.stack(voted))

@@ -32,7 +32,8 @@ def markdown_table(result: dict) -> str:
         f"Scheme scored: {result['scheme']}"
         + (" (predictions collapsed)" if result["collapsed"] else "")
         + f"; {result['images']} images"
-        + (f"; top-left crop {result['top_left_crop']}" if result["top_left_crop"] else ""),
+        + (f"; top-left crop {result['top_left_crop']}" if result["top_left_crop"] else "")
+        + ("; probabilities voted over image regions" if result.get("regions") else ""),
         "",
         "| metric | value |",
         "| --- | --- |",

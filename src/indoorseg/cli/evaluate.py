@@ -27,6 +27,9 @@ def evaluate(
     top_left_crop: Annotated[
         bool, typer.Option(help="paper: score the top-left training crop only.")
     ] = False,
+    regions: Annotated[
+        bool, typer.Option(help="Vote the probabilities over regions of each image.")
+    ] = False,
     json_path: Annotated[
         Path | None, typer.Option("--json", help="Also write the results here.")
     ] = None,
@@ -42,7 +45,7 @@ def evaluate(
         fail(f"{json_path}: is a folder; --json needs a file name")
     result = evaluate_checkpoint(
         run, data, split, split_set=split_set, protocol=protocol, collapse_to=collapse_to,
-        top_left_crop=top_left_crop, device=device, reporter=reporter(),
+        top_left_crop=top_left_crop, regions=regions, device=device, reporter=reporter(),
     )  # fmt: skip
     if not world().main:  # under torchrun, one process writes and speaks
         return

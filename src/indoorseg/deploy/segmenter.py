@@ -4,6 +4,7 @@
     seg = Segmenter.load("runs/demo/runs/layout3-default-seed0")   # or a .safetensors / .onnx
     labels = seg.predict(rgb)                                      # (H, W) class ids
     labels, probs = seg.predict(rgb, probabilities=True)           # + (C, H, W) float32
+    seg = Segmenter.load(path, regions=True)   # probabilities voted over image regions
     seg.class_names, seg.colors
 
 Every backend gets the same input (normalised, padded to a multiple of 32 by repeating the
@@ -50,10 +51,14 @@ class Segmenter:
     Args:
         max_side: images whose longer side is larger are scaled down to it for the network
             (the labels still come back at full size); None: never.
+        regions: vote the probabilities over regions of each image (``indoorseg.regions``):
+            cleaner masks on real photos, at about two seconds more for 480x640 on a CPU.
     """
 
-    def __init__(self, backend: Backend, card: ModelCard, max_side: int | None = 1280) -> None:
-        self.backend, self.card, self.max_side = backend, card, max_side
+    def __init__(
+        self, backend: Backend, card: ModelCard, max_side: int | None = 1280, regions=False
+    ) -> None:
+        self.backend, self.card, self.max_side, self.regions = backend, card, max_side, regions
 
     @classmethod
     def load(
@@ -63,6 +68,7 @@ class Segmenter:
         device: str = "cpu",
         threads: int | None = None,
         max_side: int | None = 1280,
+        regions: bool = False,
     ) -> Segmenter:
         """A run folder (its best checkpoint), a checkpoint or an exported ``.onnx``.
 
@@ -76,7 +82,7 @@ class Segmenter:
                 f"backend must be auto or one of {', '.join(BACKENDS)}, got {backend!r}"
             )
         opened, info = open_backend(Path(path), backend, device, threads)
-        return cls(opened, card_from(info), max_side)
+        return cls(opened, card_from(info), max_side, regions)
 
     @property
     def class_names(self) -> list[str]:
@@ -96,11 +102,16 @@ class Segmenter:
         image = as_rgb(image)
         h, w = image.shape[:2]
         logits = self.logits(image)
+        probs = None
+        if self.regions:
+            from indoorseg.regions import region_vote  # scikit-image: only when asked for
+
+            probs = region_vote(torch.softmax(logits, 0).numpy(), image)
         # numpy's argmax over the class axis: torch's took 50 ms on a 3x480x640 CPU tensor
         dtype = np.uint8 if logits.shape[0] <= 256 else np.uint16
-        labels = logits.numpy().argmax(0).astype(dtype)
+        labels = (logits.numpy() if probs is None else probs).argmax(0).astype(dtype)
         if probabilities:
-            return labels, torch.softmax(logits, 0).numpy()
+            return labels, torch.softmax(logits, 0).numpy() if probs is None else probs
         assert labels.shape == (h, w)
         return labels
 

@@ -1,0 +1,144 @@
+"""Region voting: probabilities averaged over regions of the image, in evaluation and in
+``predict``. The networks here are stubs whose answers are known to be speckled."""
+
+import json
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+from torch import nn
+from typer.testing import CliRunner
+
+from indoorseg.checkpoint import Checkpoint, checkpoint_meta, save_checkpoint
+from indoorseg.classes import load_scheme
+from indoorseg.cli import app
+from indoorseg.config import load_config
+from indoorseg.data.dataset import IMAGENET_MEAN, IMAGENET_STD
+from indoorseg.data.synthetic.render import render_room
+from indoorseg.deploy import Segmenter
+from indoorseg.evaluation import evaluate_checkpoint
+from indoorseg.inference import pixels, predictions
+from indoorseg.models import ModelSpec, build_model
+from indoorseg.regions import region_vote, regions
+from indoorseg.runtime import make_runtime
+
+NORMALIZATION = (list(IMAGENET_MEAN), list(IMAGENET_STD))
+
+
+def two_halves(h=120, w=160, seed=0) -> np.ndarray:
+    """A dark left half and a bright right half, with a little sensor noise."""
+    rng = np.random.default_rng(seed)
+    image = np.full((h, w, 3), 50, np.int16)
+    image[:, w // 2 :] = 200
+    return np.clip(image + rng.integers(-2, 3, image.shape), 0, 255).astype(np.uint8)
+
+
+def speckled(truth: np.ndarray, wrong: float, seed=0) -> np.ndarray:
+    """Two-class probabilities that favour ``truth`` except on a random ``wrong`` share."""
+    flip = np.random.default_rng(seed).random(truth.shape) < wrong
+    answer = np.where(flip, 1 - truth, truth)
+    probs = np.where(answer == 1, 0.7, 0.3).astype(np.float32)
+    return np.stack([1 - probs, probs])
+
+
+def test_votes_within_a_region_undo_speckles():
+    image = two_halves()
+    truth = np.zeros(image.shape[:2], np.int64)
+    truth[:, image.shape[1] // 2 :] = 1
+    probs = speckled(truth, wrong=0.3)
+    assert (probs.argmax(0) == truth).mean() < 0.75
+    voted = region_vote(probs, image)
+    assert voted.shape == probs.shape and voted.dtype == np.float32
+    np.testing.assert_allclose(voted.sum(0), 1, atol=1e-5)
+    assert (voted.argmax(0) == truth).mean() > 0.99  # but for a few pixels in tiny regions
+
+
+def test_a_region_keeps_the_mean_of_its_pixels():
+    image = np.full((40, 40, 3), 128, np.uint8)  # one flat region
+    probs = speckled(np.zeros((40, 40), np.int64), wrong=0.25, seed=3)
+    voted = region_vote(probs, image)
+    np.testing.assert_allclose(voted, probs.mean((1, 2), keepdims=True) * np.ones_like(probs),
+                               atol=1e-5)  # fmt: skip
+
+
+def test_region_sizes_follow_the_image_size():
+    # the same room at two sizes falls into about as many regions (unscaled: 10x fewer)
+    for index in range(2):
+        small, large = (render_room(0, index, size).rgb for size in ((240, 320), (480, 640)))
+        n_small, n_large = (len(np.unique(regions(im, 400))) for im in (small, large))
+        assert 0.67 < n_small / n_large < 1.5
+
+
+def test_size_mismatch_is_refused():
+    with pytest.raises(ValueError, match="differ in size"):
+        region_vote(np.zeros((2, 10, 10), np.float32), np.zeros((10, 12, 3), np.uint8))
+
+
+def test_pixels_undo_the_normalisation():
+    image = np.random.default_rng(0).integers(0, 256, (2, 9, 11, 3), dtype=np.uint8)
+    mean, std = (torch.tensor(v).view(1, 3, 1, 1) for v in NORMALIZATION)
+    x = (torch.from_numpy(image).permute(0, 3, 1, 2).float() / 255 - mean) / std
+    assert (pixels(x, NORMALIZATION) == image).all()
+
+
+class BrightIsObject(nn.Module):
+    """Says "object" where the image is bright, with fixed noise that flips many pixels."""
+
+    def forward(self, x):
+        torch.manual_seed(0)
+        score = x.mean(1, keepdim=True) + 1.5 * torch.randn_like(x[:, :1])
+        return torch.cat([-score, score, torch.full_like(score, -9)], 1)
+
+
+def test_predictions_vote_when_asked():
+    image = two_halves()
+    mean, std = (torch.tensor(v).view(1, 3, 1, 1) for v in NORMALIZATION)
+    x = (torch.from_numpy(image).permute(2, 0, 1)[None].float() / 255 - mean) / std
+    y = torch.zeros(1, *image.shape[:2], dtype=torch.long)
+    y[..., image.shape[1] // 2 :] = 1
+    loader = [(x, y)]
+    runtime = make_runtime("cpu")
+    _, plain = next(predictions(BrightIsObject(), loader, runtime))
+    _, voted = next(predictions(BrightIsObject(), loader, runtime, regions=NORMALIZATION))
+    assert (plain == y).float().mean() < 0.9
+    assert (voted == y).float().mean() > 0.99
+
+
+def flat_checkpoint(path, scheme_name="layout3"):
+    """A model whose last layer is zero but for a bias: the same probabilities everywhere."""
+    scheme = load_scheme(scheme_name)
+    spec = ModelSpec("deeplabv3plus_mobilenet_v2", scheme.num_classes)
+    model = build_model(spec)
+    with torch.no_grad():
+        model.segmentation_head[0].weight.zero_()
+        model.segmentation_head[0].bias.copy_(torch.tensor([0.5, 0.2, -1.0]))
+    meta = checkpoint_meta(load_config(None, []), spec, scheme, epoch=1, step=0, metrics={})
+    save_checkpoint(path, Checkpoint(meta, model.state_dict()))
+    return path
+
+
+def test_evaluation_with_regions_is_named_and_recorded(blocks, tmp_path):
+    ckpt = flat_checkpoint(tmp_path / "flat.safetensors")
+    plain = evaluate_checkpoint(ckpt, blocks, device="cpu", out_dir=tmp_path / "plain")
+    voted = evaluate_checkpoint(ckpt, blocks, device="cpu", regions=True)
+    assert voted["regions"] is True and plain["regions"] is False
+    assert voted["out_dir"].endswith("test-standard-regions")
+    assert "voted over image regions" in (tmp_path / voted["out_dir"] / "metrics.md").read_text()
+    # flat probabilities stay flat: the same answer everywhere, so the same scores
+    assert voted["metrics"]["mean_iou"] == pytest.approx(plain["metrics"]["mean_iou"])
+
+
+def test_segmenter_and_predict_with_regions(tmp_path):
+    ckpt = flat_checkpoint(tmp_path / "flat.safetensors")
+    image = two_halves()
+    seg = Segmenter.load(ckpt, backend="torch", regions=True)
+    labels, probs = seg.predict(image, probabilities=True)
+    assert (labels == probs.argmax(0)).all() and (labels == 0).all()
+    np.testing.assert_allclose(probs.sum(0), 1, atol=1e-5)
+    Image.fromarray(image).save(tmp_path / "room.png")
+    out = tmp_path / "out"
+    args = ["predict", str(ckpt), str(tmp_path / "room.png"), "--out", str(out), "--regions"]
+    result = CliRunner().invoke(app, [*args, "--backend", "torch"])
+    assert result.exit_code == 0, result.output
+    assert json.loads((out / "room.json").read_text())["regions"] is True
