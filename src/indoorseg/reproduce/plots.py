@@ -9,7 +9,7 @@ import torch
 from indoorseg.classes import overlay
 from indoorseg.data.dataset import SegmentationDataset, to_tensor
 from indoorseg.files import atomic_path
-from indoorseg.inference import LoadedModel, predict_logits
+from indoorseg.inference import LoadedModel, predict_logits, voted
 from indoorseg.reproduce.results import PAPER_DEVICE, PAPER_TABLE3
 from indoorseg.runtime import Runtime
 
@@ -75,19 +75,22 @@ def sample_grid(
     loaded: LoadedModel, sets: dict[str, SegmentationDataset], count: int, runtime: Runtime,
     path: Path,
 ) -> Path:  # fmt: skip
-    """Rows of RGB | ground truth | prediction for the first ``count`` images of each set."""
+    """Rows of RGB | ground truth | prediction | prediction voted over image regions, for
+    the first ``count`` images of each set."""
     from matplotlib.figure import Figure
 
     rows = [(name, ds, i) for name, ds in sets.items() for i in range(min(count, len(ds)))]
-    fig = Figure(figsize=(10, 2.6 * len(rows)))
-    axes = fig.subplots(len(rows), 3, squeeze=False)
+    fig = Figure(figsize=(13, 2.6 * len(rows)))
+    axes = fig.subplots(len(rows), 4, squeeze=False)
     scheme, (mean, std) = loaded.record.scheme, loaded.record.normalization
     for (name, ds, index), row in zip(rows, axes, strict=True):
         image, label = ds.load(index)
-        x = to_tensor(image, mean, std)[None]
-        pred = predict_logits(loaded.model, x, runtime).argmax(1)[0].cpu().numpy()
-        panels = (image, overlay(image, label, ds.scheme), overlay(image, pred, scheme))
-        titles = (f"{name} {ds.ids[index]}", "ground truth", f"prediction ({scheme.name})")
+        logits = predict_logits(loaded.model, to_tensor(image, mean, std)[None], runtime).cpu()
+        pred, regions = logits.argmax(1)[0].numpy(), voted(logits, image[None]).argmax(1)[0]
+        panels = (image, overlay(image, label, ds.scheme), overlay(image, pred, scheme),
+                  overlay(image, regions.numpy(), scheme))  # fmt: skip
+        titles = (f"{name} {ds.ids[index]}", "ground truth", f"prediction ({scheme.name})",
+                  "voted over image regions")  # fmt: skip
         for ax, panel, title in zip(row, panels, titles, strict=True):
             ax.imshow(panel)
             ax.set_title(title, fontsize=9)
