@@ -11,6 +11,9 @@ chosen on synthetic rooms rendered at NYU's 480x640 (see docs/synthetic-to-real.
 
 from __future__ import annotations
 
+import os
+from concurrent.futures import ThreadPoolExecutor
+
 import numpy as np
 from skimage.segmentation import felzenszwalb
 
@@ -52,8 +55,12 @@ def region_vote(
         )
     channels = probabilities.reshape(len(probabilities), -1).astype(np.float64)
     voted = np.zeros_like(channels)
-    for scale in scales:
-        ids = regions(image, scale).ravel()
+    # the segmentations are independent and mostly outside the GIL: 1.8 s -> 1.0 s for
+    # four at 480x640 on two cores
+    with ThreadPoolExecutor(min(len(scales), os.cpu_count() or 1)) as pool:
+        segmentations = list(pool.map(lambda scale: regions(image, scale), scales))
+    for segmentation in segmentations:
+        ids = segmentation.ravel()
         size = np.bincount(ids)
         for c, p in enumerate(channels):
             voted[c] += (np.bincount(ids, weights=p, minlength=len(size)) / size)[ids]

@@ -52,7 +52,7 @@ class Segmenter:
         max_side: images whose longer side is larger are scaled down to it for the network
             (the labels still come back at full size); None: never.
         regions: vote the probabilities over regions of each image (``indoorseg.regions``):
-            cleaner masks on real photos, at about two seconds more for 480x640 on a CPU.
+            cleaner masks on real photos, at about a second more for 480x640 on 2 cores.
     """
 
     def __init__(
