@@ -1,5 +1,6 @@
-"""Region voting: probabilities averaged over regions of the image, in evaluation and in
-``predict``. The networks here are stubs whose answers are known to be speckled."""
+"""Region voting and several scales: probabilities averaged over regions of the image and
+over network runs at several sizes, in evaluation and in ``predict``. The networks here
+are stubs whose answers are known (speckled, or set by the image size)."""
 
 import json
 
@@ -14,11 +15,18 @@ from indoorseg.checkpoint import Checkpoint, checkpoint_meta, save_checkpoint
 from indoorseg.classes import load_scheme
 from indoorseg.cli import app
 from indoorseg.config import load_config
-from indoorseg.data.dataset import IMAGENET_MEAN, IMAGENET_STD
+from indoorseg.data.dataset import IMAGENET_MEAN, IMAGENET_STD, to_tensor
 from indoorseg.data.synthetic.render import render_room
 from indoorseg.deploy import Segmenter
-from indoorseg.evaluation import evaluate_checkpoint
-from indoorseg.inference import pixels, predictions
+from indoorseg.errors import UsageError
+from indoorseg.evaluation import Scoring, evaluate_checkpoint
+from indoorseg.inference import (
+    load_model,
+    multiscale_probabilities,
+    parse_scales,
+    pixels,
+    predictions,
+)
 from indoorseg.models import ModelSpec, build_model
 from indoorseg.regions import region_vote, regions
 from indoorseg.runtime import make_runtime
@@ -105,13 +113,15 @@ def test_predictions_vote_when_asked():
     assert (voted == y).float().mean() > 0.99
 
 
-def flat_checkpoint(path, scheme_name="layout3"):
-    """A model whose last layer is zero but for a bias: the same probabilities everywhere."""
+def flat_checkpoint(path, scheme_name="layout3", gain=0.0):
+    """A model whose last layer is zero but for a bias: the same probabilities everywhere
+    (with ``gain``, its random last layer that much stronger: answers that vary over it)."""
+    torch.manual_seed(1)
     scheme = load_scheme(scheme_name)
     spec = ModelSpec("deeplabv3plus_mobilenet_v2", scheme.num_classes)
     model = build_model(spec)
     with torch.no_grad():
-        model.segmentation_head[0].weight.zero_()
+        model.segmentation_head[0].weight.mul_(gain)
         model.segmentation_head[0].bias.copy_(torch.tensor([0.5, 0.2, -1.0]))
     meta = checkpoint_meta(load_config(None, []), spec, scheme, epoch=1, step=0, metrics={})
     save_checkpoint(path, Checkpoint(meta, model.state_dict()))
@@ -142,3 +152,58 @@ def test_segmenter_and_predict_with_regions(tmp_path):
     result = CliRunner().invoke(app, [*args, "--backend", "torch"])
     assert result.exit_code == 0, result.output
     assert json.loads((out / "room.json").read_text())["regions"] is True
+
+
+# --- several scales ----------------------------------------------------------------------
+
+
+def test_scales_are_parsed_and_bad_ones_refused():
+    assert parse_scales("1,0.5") == (1.0, 0.5) and parse_scales("2") == (2.0,)
+    for bad in ("", "a", "0", "-1,1", "5", "nan", "1,,0.5"):
+        with pytest.raises(UsageError, match="scales"):
+            parse_scales(bad)
+    with pytest.raises(UsageError, match="scales"):
+        Scoring(scales=(1.0, 0.0))
+    assert Scoring(scales=(1.0, 0.5), regions=True).name(None, "layout3") == (
+        "test-standard-scales1+0.5-regions"
+    )
+
+
+class SizeAware(nn.Module):
+    """Answers class 1 with a logit margin of (image height / 32): 2 at 64 rows, 1 at 32."""
+
+    def forward(self, x):
+        n, _, h, w = x.shape
+        return torch.cat([torch.zeros(n, 1, h, w), torch.full((n, 1, h, w), h / 32)], 1)
+
+
+def test_each_scale_runs_the_network_at_its_size_and_the_answers_are_averaged():
+    x = torch.zeros(1, 3, 64, 96)
+    runtime = make_runtime("cpu")
+    one = multiscale_probabilities(SizeAware(), x, runtime, (1.0,))
+    two = multiscale_probabilities(SizeAware(), x, runtime, (1.0, 0.5))
+    assert one.shape == two.shape == (1, 2, 64, 96)
+    sigmoid = torch.sigmoid(torch.tensor([2.0, 1.0]))
+    torch.testing.assert_close(one[0, 1], torch.full((64, 96), float(sigmoid[0])))
+    torch.testing.assert_close(two[0, 1], torch.full((64, 96), float(sigmoid.mean())))
+
+
+def test_segmenter_and_evaluation_agree_on_several_scales(tmp_path):
+    ckpt = flat_checkpoint(tmp_path / "varied.safetensors", gain=300.0)
+    image = render_room(0, 0, (96, 128)).rgb
+    seg = Segmenter.load(ckpt, backend="torch", scales=(1.0, 0.5))
+    labels, probs = seg.predict(image, probabilities=True)
+    np.testing.assert_allclose(probs.sum(0), 1, atol=1e-5)
+    loaded = load_model(ckpt, make_runtime("cpu"))
+    x = to_tensor(image, *loaded.record.normalization)[None]
+    ours = multiscale_probabilities(loaded.model, x, make_runtime("cpu"), (1.0, 0.5))[0]
+    np.testing.assert_allclose(probs, ours.numpy(), atol=1e-4)
+    assert (labels == probs.argmax(0)).all() and probs.std((1, 2)).min() > 1e-3
+
+
+def test_predict_refuses_bad_scales_before_reading_inputs(tmp_path):
+    ckpt = flat_checkpoint(tmp_path / "flat.safetensors")
+    args = ["predict", str(ckpt), str(tmp_path / "missing.png"), "--out", str(tmp_path / "o")]
+    result = CliRunner().invoke(app, [*args, "--scales", "1,0"])
+    assert result.exit_code == 2 and "scales must be numbers in (0, 4]" in result.output
+    assert not (tmp_path / "o").exists()

@@ -130,6 +130,7 @@ class Scoring:
         collapse_to: a coarser scheme to map the predictions into before scoring.
         top_left_crop: paper protocol only: score the top-left training-size crop.
         regions: vote the probabilities over regions of each image (``indoorseg.regions``).
+        scales: run the network at these sizes relative to the image's and average.
     """
 
     split: str = "test"
@@ -138,8 +139,11 @@ class Scoring:
     collapse_to: str | None = None
     top_left_crop: bool = False
     regions: bool = False
+    scales: tuple[float, ...] = (1.0,)
 
     def __post_init__(self) -> None:
+        if not self.scales or not all(0 < v <= 4 for v in self.scales):
+            raise UsageError(f"scales must be in (0, 4], got {self.scales!r}")
         if self.protocol not in PROTOCOLS:
             raise UsageError(f"protocol must be one of {PROTOCOLS}, got {self.protocol!r}")
         if self.top_left_crop and self.protocol != "paper":
@@ -149,11 +153,14 @@ class Scoring:
             )
 
     def name(self, default_split_set: str | None, scheme: str) -> str:
-        """``[SPLITSET.]SPLIT-PROTOCOL[-crop][-regions][-to-SCHEME]``, ``SCHEME`` being the
-        name of the scheme scored; the split set only when it is not the one used by default."""
+        """``[SPLITSET.]SPLIT-PROTOCOL[-crop][-scales...][-regions][-to-SCHEME]``, ``SCHEME``
+        being the name of the scheme scored; the split set only when it is not the one used
+        by default; the scales (``-scales1+0.5``) only when they are not just 1."""
         explicit = self.split_set not in (None, default_split_set)
         name = f"{self.split_set}." if explicit else ""
         name += f"{self.split}-{self.protocol}" + ("-crop" if self.top_left_crop else "")
+        if tuple(self.scales) != (1.0,):
+            name += "-scales" + "+".join(f"{v:g}" for v in self.scales)
         name += "-regions" if self.regions else ""
         return name + (f"-to-{scheme}" if self.collapse_to else "")
 
@@ -168,6 +175,7 @@ def evaluate_checkpoint(
     collapse_to: str | None = None,
     top_left_crop: bool = False,
     regions: bool = False,
+    scales: tuple[float, ...] = (1.0,),
     device: str = "auto",
     out_dir: str | Path | None = None,
     reporter: Reporter | None = None,
@@ -181,7 +189,7 @@ def evaluate_checkpoint(
     (for the standard protocol the confusion matrix too) and ``out_dir``, which holds
     ``metrics.json``, ``metrics.md`` (and ``confusion.png``).
     """
-    scoring = Scoring(split, split_set, protocol, collapse_to, top_left_crop, regions)
+    scoring = Scoring(split, split_set, protocol, collapse_to, top_left_crop, regions, scales)
     runtime = make_runtime(device_name(device), "auto", "auto")
     start(runtime.device)  # under torchrun, each process scores a share of the images
     loaded = load_model(checkpoint, runtime)
@@ -225,7 +233,8 @@ def score_model(
     loader = DataLoader(share, batch_size=1, num_workers=workers)  # whole images, any size
     crop = tuple(record.train_data["crop"]) if s.top_left_crop else None
     vote = record.normalization if s.regions else None
-    pairs = collapsed(predictions(loaded.model, loader, runtime, crop, vote), table)
+    pairs = predictions(loaded.model, loader, runtime, crop, vote, s.scales)
+    pairs = collapsed(pairs, table)
     with reporter.task(f"evaluate {s.split} ({s.protocol})", len(loader)) as advance:
         scores = SCORERS[s.protocol](pairs, scheme, on_step=lambda: advance(), across=True)
     return {
@@ -240,6 +249,7 @@ def score_model(
         "collapsed": table is not None,
         "top_left_crop": list(crop) if crop else None,
         "regions": s.regions,
+        "scales": list(s.scales),
         "dataset": str(data_root),
         **scores,
     }

@@ -19,7 +19,7 @@ from torch import nn
 from torch.utils.data import DataLoader
 
 from indoorseg.checkpoint import ModelRecord, read_model
-from indoorseg.errors import CheckpointError
+from indoorseg.errors import CheckpointError, UsageError
 from indoorseg.models import build_model
 from indoorseg.runtime import Runtime
 
@@ -94,6 +94,7 @@ def predictions(
     runtime: Runtime,
     crop: tuple[int, int] | None = None,
     regions: Normalization | None = None,
+    scales: tuple[float, ...] = (1.0,),
 ) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
     """Yield ``(label, predicted ids)`` per batch of whole images, on the CPU.
 
@@ -101,6 +102,8 @@ def predictions(
         crop: score only the top-left ``(h, w)`` of each image (the paper's test script).
         regions: the (mean, std) the images were normalised with: when given, the
             probabilities are voted over regions of each image (``indoorseg.regions``).
+        scales: the image sizes to run the network at, relative to the image's own; their
+            probabilities are averaged.
 
     Shape: label, pred (B, H, W) int64.
     """
@@ -108,11 +111,51 @@ def predictions(
     for x, y in loader:
         if crop is not None:
             x, y = x[..., : crop[0], : crop[1]], y[..., : crop[0], : crop[1]]
+        if regions is None and tuple(scales) == (1.0,):
+            yield y, predict_logits(model, x, runtime).argmax(1).cpu()
+            continue
+        probs = multiscale_probabilities(model, x, runtime, scales)
+        if regions is not None:
+            probs = voted(probs, pixels(x, regions))
+        yield y, probs.argmax(1)
+
+
+@torch.no_grad()
+def multiscale_probabilities(
+    model: nn.Module, images: torch.Tensor, runtime: Runtime, scales: tuple[float, ...]
+) -> torch.Tensor:
+    """Softmax probabilities averaged over the network run at each of ``scales`` times the
+    images' size (resized with antialiasing, the answers resized back), on the CPU.
+
+    Shape: images (N, 3, H, W) -> (N, C, H, W) float32.
+    """
+    h, w = images.shape[-2:]
+    total = None
+    for scale in scales:
+        x = images
+        if scale != 1:
+            size = (max(1, round(h * scale)), max(1, round(w * scale)))
+            x = F.interpolate(images, size=size, mode="bilinear", antialias=True)
         logits = predict_logits(model, x, runtime).cpu()
-        if regions is None:
-            yield y, logits.argmax(1)
-        else:
-            yield y, voted(logits, pixels(x, regions)).argmax(1)
+        if scale != 1:
+            logits = F.interpolate(logits, size=(h, w), mode="bilinear", align_corners=False)
+        probs = torch.softmax(logits, 1)
+        total = probs if total is None else total + probs
+    return total / len(scales)
+
+
+def parse_scales(text: str) -> tuple[float, ...]:
+    """``"1,0.5"`` -> ``(1.0, 0.5)``: image sizes to run a network at, relative to the
+    image's own, each above 0 and at most 4."""
+    try:
+        scales = tuple(float(part) for part in text.split(","))
+    except ValueError:
+        scales = ()
+    if not scales or not all(0 < scale <= 4 for scale in scales):
+        raise UsageError(
+            f"scales must be numbers in (0, 4] separated by commas, such as 1,0.5; got {text!r}"
+        )
+    return scales
 
 
 def pixels(images: torch.Tensor, normalization: Normalization) -> np.ndarray:
@@ -122,13 +165,13 @@ def pixels(images: torch.Tensor, normalization: Normalization) -> np.ndarray:
     return rgb.round().clamp(0, 255).to(torch.uint8).permute(0, 2, 3, 1).numpy()
 
 
-def voted(logits: torch.Tensor, images: np.ndarray) -> torch.Tensor:
-    """Softmax probabilities voted over regions of each image (``indoorseg.regions``).
+def voted(probabilities: torch.Tensor, images: np.ndarray) -> torch.Tensor:
+    """Probabilities voted over regions of each image (``indoorseg.regions``).
 
-    Shape: logits (N, C, H, W), images (N, H, W, 3) uint8 -> (N, C, H, W) float32.
+    Shape: probabilities (N, C, H, W), images (N, H, W, 3) uint8 -> (N, C, H, W) float32.
     """
     from indoorseg.regions import region_vote  # scikit-image: only when asked for
 
-    probs = torch.softmax(logits.float(), 1).numpy()
+    probs = probabilities.float().numpy()
     voted = [region_vote(p, image) for p, image in zip(probs, images, strict=True)]
     return torch.from_numpy(np.stack(voted))

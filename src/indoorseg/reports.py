@@ -33,7 +33,12 @@ def markdown_table(result: dict) -> str:
         + (" (predictions collapsed)" if result["collapsed"] else "")
         + f"; {result['images']} images"
         + (f"; top-left crop {result['top_left_crop']}" if result["top_left_crop"] else "")
-        + ("; probabilities voted over image regions" if result.get("regions") else ""),
+        + ("; probabilities voted over image regions" if result.get("regions") else "")
+        + (
+            f"; network run at scales {result['scales']}"
+            if result.get("scales", [1]) != [1]
+            else ""
+        ),  # fmt: skip
         "",
         "| metric | value |",
         "| --- | --- |",

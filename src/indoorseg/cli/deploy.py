@@ -24,14 +24,19 @@ def predict(
     regions: Annotated[
         bool, typer.Option(help="Vote over image regions: cleaner on real photos, slower.")
     ] = False,
+    scales: Annotated[
+        str, typer.Option(help="Sizes to run the network at, e.g. 1,0.5; averaged.")
+    ] = "1",
 ):
     """Label PNG, colour mask, overlay and JSON summary per image; an overlay video per video."""
     from indoorseg.deploy.images import expand_inputs
     from indoorseg.deploy.predict import predict_sources
     from indoorseg.deploy.segmenter import Segmenter
+    from indoorseg.inference import parse_scales
 
+    chosen = parse_scales(scales)  # before reading any input
     sources, problems = expand_inputs(inputs)
-    seg = Segmenter.load(model, backend=backend, device=device, regions=regions)
+    seg = Segmenter.load(model, backend=backend, device=device, regions=regions, scales=chosen)
     rep = reporter()
     with rep.task(f"predicting ({seg.backend_name})", None) as advance:
         summary = predict_sources(seg, sources, out_dir, lambda name, done, total: advance())

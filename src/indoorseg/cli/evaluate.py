@@ -30,6 +30,9 @@ def evaluate(
     regions: Annotated[
         bool, typer.Option(help="Vote the probabilities over regions of each image.")
     ] = False,
+    scales: Annotated[
+        str, typer.Option(help="Sizes to run the network at, e.g. 1,0.5; averaged.")
+    ] = "1",
     json_path: Annotated[
         Path | None, typer.Option("--json", help="Also write the results here.")
     ] = None,
@@ -39,13 +42,15 @@ def evaluate(
     from indoorseg.distributed import world
     from indoorseg.evaluation import evaluate_checkpoint
     from indoorseg.files import atomic_write_text
+    from indoorseg.inference import parse_scales
     from indoorseg.reports import markdown_table
 
     if json_path is not None and json_path.is_dir():
         fail(f"{json_path}: is a folder; --json needs a file name")
     result = evaluate_checkpoint(
         run, data, split, split_set=split_set, protocol=protocol, collapse_to=collapse_to,
-        top_left_crop=top_left_crop, regions=regions, device=device, reporter=reporter(),
+        top_left_crop=top_left_crop, regions=regions, scales=parse_scales(scales),
+        device=device, reporter=reporter(),
     )  # fmt: skip
     if not world().main:  # under torchrun, one process writes and speaks
         return

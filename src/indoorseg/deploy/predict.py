@@ -148,6 +148,7 @@ def _record(seg: Segmenter, source: Source, size, shares: dict[str, float]) -> d
         "backend": seg.backend_name,
         "precision": seg.card.precision,
         "regions": seg.regions,
+        "scales": list(seg.scales),
         "class_fractions": {name: round(share, 6) for name, share in shares.items()},
         "colors": {name: list(c) for name, c in zip(seg.class_names, seg.colors, strict=True)},
     }

@@ -53,12 +53,25 @@ class Segmenter:
             (the labels still come back at full size); None: never.
         regions: vote the probabilities over regions of each image (``indoorseg.regions``):
             cleaner masks on real photos, at about a second more for 480x640 on 2 cores.
+        scales: sizes to run the network at, relative to the image's (after ``max_side``);
+            their probabilities are averaged. Fixed-size exported models take one scale.
     """
 
     def __init__(
-        self, backend: Backend, card: ModelCard, max_side: int | None = 1280, regions=False
+        self,
+        backend: Backend,
+        card: ModelCard,
+        max_side: int | None = 1280,
+        regions: bool = False,
+        scales: tuple[float, ...] = (1.0,),
     ) -> None:
-        self.backend, self.card, self.max_side, self.regions = backend, card, max_side, regions
+        if tuple(scales) != (1.0,) and card.input_size is not None:
+            raise UsageError(
+                f"this model was exported for {card.input_size[0]}x{card.input_size[1]} "
+                "images only: it runs at one scale (export it with --dynamic for more)"
+            )
+        self.backend, self.card, self.max_side = backend, card, max_side
+        self.regions, self.scales = regions, tuple(scales)
 
     @classmethod
     def load(
@@ -69,6 +82,7 @@ class Segmenter:
         threads: int | None = None,
         max_side: int | None = 1280,
         regions: bool = False,
+        scales: tuple[float, ...] = (1.0,),
     ) -> Segmenter:
         """A run folder (its best checkpoint), a checkpoint or an exported ``.onnx``.
 
@@ -82,7 +96,7 @@ class Segmenter:
                 f"backend must be auto or one of {', '.join(BACKENDS)}, got {backend!r}"
             )
         opened, info = open_backend(Path(path), backend, device, threads)
-        return cls(opened, card_from(info), max_side, regions)
+        return cls(opened, card_from(info), max_side, regions, scales)
 
     @property
     def class_names(self) -> list[str]:
@@ -101,19 +115,37 @@ class Segmenter:
         (or (H, W) grayscale); with ``probabilities`` also the softmax (C, H, W) float32."""
         image = as_rgb(image)
         h, w = image.shape[:2]
-        logits = self.logits(image)
         probs = None
-        if self.regions:
-            from indoorseg.regions import region_vote  # scikit-image: only when asked for
+        if self.scales == (1.0,) and not self.regions:
+            scores = self.logits(image).numpy()
+        else:
+            probs = torch.stack([self.probabilities_at(image, v) for v in self.scales]).mean(0)
+            probs = probs.numpy()
+            if self.regions:
+                from indoorseg.regions import region_vote  # scikit-image: only when asked for
 
-            probs = region_vote(torch.softmax(logits, 0).numpy(), image)
+                probs = region_vote(probs, image)
+            scores = probs
         # numpy's argmax over the class axis: torch's took 50 ms on a 3x480x640 CPU tensor
-        dtype = np.uint8 if logits.shape[0] <= 256 else np.uint16
-        labels = (logits.numpy() if probs is None else probs).argmax(0).astype(dtype)
-        if probabilities:
-            return labels, torch.softmax(logits, 0).numpy() if probs is None else probs
+        dtype = np.uint8 if scores.shape[0] <= 256 else np.uint16
+        labels = scores.argmax(0).astype(dtype)
         assert labels.shape == (h, w)
-        return labels
+        if probabilities and probs is None:
+            probs = torch.softmax(torch.from_numpy(scores), 0).numpy()
+        return (labels, probs) if probabilities else labels
+
+    def probabilities_at(self, image: np.ndarray, scale: float) -> torch.Tensor:
+        """Softmax (C, H, W) of the network run on the image resized by ``scale``
+        (antialiased), resized back to the image's size."""
+        h, w = image.shape[:2]
+        if scale == 1:
+            return torch.softmax(self.logits(image), 0)
+        x = torch.from_numpy(np.array(image, dtype=np.float32)).permute(2, 0, 1)[None]
+        size = (max(1, round(h * scale)), max(1, round(w * scale)))
+        x = F.interpolate(x, size=size, mode="bilinear", antialias=True)
+        logits = self.logits(x[0].permute(1, 2, 0).numpy())[None]
+        logits = F.interpolate(logits, size=(h, w), mode="bilinear", align_corners=False)
+        return torch.softmax(logits[0], 0)
 
     def logits(self, image: np.ndarray) -> torch.Tensor:
         """(C, H, W) float32 logits at the image's size."""

@@ -86,7 +86,8 @@ def sample_grid(
     for (name, ds, index), row in zip(rows, axes, strict=True):
         image, label = ds.load(index)
         logits = predict_logits(loaded.model, to_tensor(image, mean, std)[None], runtime).cpu()
-        pred, regions = logits.argmax(1)[0].numpy(), voted(logits, image[None]).argmax(1)[0]
+        regions = voted(torch.softmax(logits, 1), image[None]).argmax(1)[0]
+        pred = logits.argmax(1)[0].numpy()
         panels = (image, overlay(image, label, ds.scheme), overlay(image, pred, scheme),
                   overlay(image, regions.numpy(), scheme))  # fmt: skip
         titles = (f"{name} {ds.ids[index]}", "ground truth", f"prediction ({scheme.name})",
