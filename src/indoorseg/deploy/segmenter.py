@@ -5,6 +5,7 @@
     labels = seg.predict(rgb)                                      # (H, W) class ids
     labels, probs = seg.predict(rgb, probabilities=True)           # + (C, H, W) float32
     seg = Segmenter.load(path, regions=True)   # probabilities voted over image regions
+    seg = Segmenter.load(path, scales=(1, 0.5), regions=True)  # at two sizes, then voted
     seg.class_names, seg.colors
 
 Every backend gets the same input (normalised, padded to a multiple of 32 by repeating the
