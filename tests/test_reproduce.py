@@ -67,6 +67,7 @@ def test_smoke_trains_every_model_and_scores_it_in_layout3(smoke):
         assert "-regions" in Path(run["real"]["standard_regions"]["out_dir"]).name
     for model, figures in results["real_models"].items():
         assert figures["standard mIoU, regions"]["n"] == SMOKE_SEEDS, model
+        assert figures["standard mIoU, 2 sizes + regions"]["n"] == SMOKE_SEEDS, model
     for model, figures in results["models"].items():
         assert figures["standard mIoU"]["n"] == SMOKE_SEEDS, model
         assert figures["standard mIoU"]["std"] >= 0

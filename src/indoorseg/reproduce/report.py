@@ -192,7 +192,8 @@ def real_table(results: dict) -> list[str]:
     if not results.get("real_models"):
         return []
     figures = ["standard mIoU", "background IoU", "object IoU", "standard pixel acc.",
-               "standard mIoU, regions", "paper mIoU"]  # fmt: skip
+               "standard mIoU, regions", "standard mIoU, 2 sizes + regions",
+               "paper mIoU"]  # fmt: skip
     lines = [
         f"The models on {results['real']['description']} (mean ± std over seeds, in %):",
         "",

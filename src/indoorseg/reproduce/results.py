@@ -33,6 +33,7 @@ FIGURES = {
     "background IoU": ("standard", "per_class_iou", "background"),
     "object IoU": ("standard", "per_class_iou", "object"),
     "standard mIoU, regions": ("standard_regions", "mean_iou"),
+    "standard mIoU, 2 sizes + regions": ("standard_2sizes_regions", "mean_iou"),
     "paper mIoU": ("paper", "mean_iou"),
     "paper pixel acc.": ("paper", "pixel_accuracy"),
     "paper mIoU, crop": ("paper_crop", "mean_iou"),

@@ -27,6 +27,8 @@ REAL_SCORINGS = {  # real photos: whole images, and also voted over regions (whi
     # a model trained on synthetic rooms most on real photos: docs/synthetic-to-real.md)
     "standard": SCORINGS["standard"],
     "standard_regions": {"protocol": "standard", "regions": True},
+    # and at two sizes before the vote: real photos are twice the synthetic rooms' size
+    "standard_2sizes_regions": {"protocol": "standard", "scales": (1.0, 0.5), "regions": True},
     "paper": SCORINGS["paper"],
 }
 
