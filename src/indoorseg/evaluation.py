@@ -33,7 +33,7 @@ from indoorseg.data.dataset import SegmentationDataset
 from indoorseg.data.prepared import read_info
 from indoorseg.distributed import device_name, gather_in_order, shard, start, sum_across, world
 from indoorseg.errors import UsageError
-from indoorseg.inference import LoadedModel, load_model, predictions
+from indoorseg.inference import LoadedModel, check_scales, load_model, predictions
 from indoorseg.metrics import ConfusionMatrix, PaperScores, summarize
 from indoorseg.progress import Reporter
 from indoorseg.reports import check_report_dir, write_report
@@ -142,8 +142,7 @@ class Scoring:
     scales: tuple[float, ...] = (1.0,)
 
     def __post_init__(self) -> None:
-        if not self.scales or not all(0 < v <= 4 for v in self.scales):
-            raise UsageError(f"scales must be in (0, 4], got {self.scales!r}")
+        check_scales(self.scales)
         if self.protocol not in PROTOCOLS:
             raise UsageError(f"protocol must be one of {PROTOCOLS}, got {self.protocol!r}")
         if self.top_left_crop and self.protocol != "paper":

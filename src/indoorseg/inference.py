@@ -8,7 +8,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -124,8 +124,18 @@ def predictions(
 def multiscale_probabilities(
     model: nn.Module, images: torch.Tensor, runtime: Runtime, scales: tuple[float, ...]
 ) -> torch.Tensor:
-    """Softmax probabilities averaged over the network run at each of ``scales`` times the
-    images' size (resized with antialiasing, the answers resized back), on the CPU.
+    """``averaged_over_scales`` of a model, on the CPU.
+
+    Shape: images (N, 3, H, W) -> (N, C, H, W) float32.
+    """
+    return averaged_over_scales(lambda x: predict_logits(model, x, runtime).cpu(), images, scales)
+
+
+def averaged_over_scales(
+    run: Callable[[torch.Tensor], torch.Tensor], images: torch.Tensor, scales: tuple[float, ...]
+) -> torch.Tensor:
+    """Softmax probabilities averaged over ``run`` (images -> logits at their size) on the
+    images resized by each of ``scales`` (antialiased), the answers resized back.
 
     Shape: images (N, 3, H, W) -> (N, C, H, W) float32.
     """
@@ -136,7 +146,7 @@ def multiscale_probabilities(
         if scale != 1:
             size = (max(1, round(h * scale)), max(1, round(w * scale)))
             x = F.interpolate(images, size=size, mode="bilinear", antialias=True)
-        logits = predict_logits(model, x, runtime).cpu()
+        logits = run(x)
         if scale != 1:
             logits = F.interpolate(logits, size=(h, w), mode="bilinear", align_corners=False)
         probs = torch.softmax(logits, 1)
@@ -145,17 +155,23 @@ def multiscale_probabilities(
 
 
 def parse_scales(text: str) -> tuple[float, ...]:
-    """``"1,0.5"`` -> ``(1.0, 0.5)``: image sizes to run a network at, relative to the
-    image's own, each above 0 and at most 4."""
+    """``"1,0.5"`` -> ``(1.0, 0.5)``, checked by ``check_scales``."""
     try:
         scales = tuple(float(part) for part in text.split(","))
     except ValueError:
         scales = ()
+    return check_scales(scales, text)
+
+
+def check_scales(scales: tuple[float, ...], given: str | None = None) -> tuple[float, ...]:
+    """Image sizes to run a network at, relative to the image's own: each above 0 and at
+    most 4. ``given``: how the user wrote them, for the message."""
     if not scales or not all(0 < scale <= 4 for scale in scales):
+        shown = repr(given) if given is not None else repr(scales)
         raise UsageError(
-            f"scales must be numbers in (0, 4] separated by commas, such as 1,0.5; got {text!r}"
+            f"scales must be numbers in (0, 4] separated by commas, such as 1,0.5; got {shown}"
         )
-    return scales
+    return tuple(float(scale) for scale in scales)
 
 
 def pixels(images: torch.Tensor, normalization: Normalization) -> np.ndarray:

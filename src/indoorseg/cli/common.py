@@ -7,6 +7,7 @@ import functools
 import inspect
 import os
 from collections.abc import Callable
+from typing import Annotated
 
 import typer
 from rich.console import Console
@@ -22,6 +23,14 @@ app = typer.Typer(
 )
 out = Console(soft_wrap=True)
 err = Console(stderr=True, soft_wrap=True)
+
+# options that predict and evaluate share: how the probabilities are taken
+RegionsOption = Annotated[
+    bool, typer.Option(help="Vote over image regions: cleaner on real photos, slower.")
+]
+ScalesOption = Annotated[
+    str, typer.Option(help="Sizes to run the network at, e.g. 1,0.5; averaged.")
+]
 
 
 @app.callback()

@@ -8,7 +8,16 @@ from typing import Annotated
 
 import typer
 
-from indoorseg.cli.common import app, err, fail, friendly, out, reporter
+from indoorseg.cli.common import (
+    RegionsOption,
+    ScalesOption,
+    app,
+    err,
+    fail,
+    friendly,
+    out,
+    reporter,
+)
 
 
 @app.command("predict")
@@ -21,12 +30,8 @@ def predict(
         str, typer.Option(help="auto (fastest measured here), torch, onnxruntime or openvino.")
     ] = "auto",
     device: Annotated[str, typer.Option(help="cpu or cuda (torch, onnxruntime).")] = "cpu",
-    regions: Annotated[
-        bool, typer.Option(help="Vote over image regions: cleaner on real photos, slower.")
-    ] = False,
-    scales: Annotated[
-        str, typer.Option(help="Sizes to run the network at, e.g. 1,0.5; averaged.")
-    ] = "1",
+    regions: RegionsOption = False,
+    scales: ScalesOption = "1",
 ):
     """Label PNG, colour mask, overlay and JSON summary per image; an overlay video per video."""
     from indoorseg.deploy.images import expand_inputs

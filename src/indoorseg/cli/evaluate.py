@@ -8,7 +8,7 @@ from typing import Annotated
 
 import typer
 
-from indoorseg.cli.common import app, fail, friendly, out, reporter
+from indoorseg.cli.common import RegionsOption, ScalesOption, app, fail, friendly, out, reporter
 
 
 @app.command("evaluate")
@@ -27,12 +27,8 @@ def evaluate(
     top_left_crop: Annotated[
         bool, typer.Option(help="paper: score the top-left training crop only.")
     ] = False,
-    regions: Annotated[
-        bool, typer.Option(help="Vote the probabilities over regions of each image.")
-    ] = False,
-    scales: Annotated[
-        str, typer.Option(help="Sizes to run the network at, e.g. 1,0.5; averaged.")
-    ] = "1",
+    regions: RegionsOption = False,
+    scales: ScalesOption = "1",
     json_path: Annotated[
         Path | None, typer.Option("--json", help="Also write the results here.")
     ] = None,

@@ -25,6 +25,7 @@ import torch.nn.functional as F
 from indoorseg.classes import Scheme, scheme_from_dict
 from indoorseg.deploy.backends import BACKENDS, Backend, ModelInfo, open_backend
 from indoorseg.errors import InputError, UsageError
+from indoorseg.inference import averaged_over_scales, check_scales
 
 MULTIPLE = 32  # the networks' total stride: inputs are padded to a multiple of it
 
@@ -66,13 +67,14 @@ class Segmenter:
         regions: bool = False,
         scales: tuple[float, ...] = (1.0,),
     ) -> None:
-        if tuple(scales) != (1.0,) and card.input_size is not None:
+        scales = check_scales(tuple(scales))
+        if scales != (1.0,) and card.input_size is not None:
             raise UsageError(
                 f"this model was exported for {card.input_size[0]}x{card.input_size[1]} "
                 "images only: it runs at one scale (export it with --dynamic for more)"
             )
         self.backend, self.card, self.max_side = backend, card, max_side
-        self.regions, self.scales = regions, tuple(scales)
+        self.regions, self.scales = regions, scales
 
     @classmethod
     def load(
@@ -120,8 +122,8 @@ class Segmenter:
         if self.scales == (1.0,) and not self.regions:
             scores = self.logits(image).numpy()
         else:
-            probs = torch.stack([self.probabilities_at(image, v) for v in self.scales]).mean(0)
-            probs = probs.numpy()
+            x = torch.from_numpy(np.array(image, dtype=np.float32)).permute(2, 0, 1)[None]
+            probs = averaged_over_scales(self._logits_of_batch, x, self.scales)[0].numpy()
             if self.regions:
                 from indoorseg.regions import region_vote  # scikit-image: only when asked for
 
@@ -135,18 +137,9 @@ class Segmenter:
             probs = torch.softmax(torch.from_numpy(scores), 0).numpy()
         return (labels, probs) if probabilities else labels
 
-    def probabilities_at(self, image: np.ndarray, scale: float) -> torch.Tensor:
-        """Softmax (C, H, W) of the network run on the image resized by ``scale``
-        (antialiased), resized back to the image's size."""
-        h, w = image.shape[:2]
-        if scale == 1:
-            return torch.softmax(self.logits(image), 0)
-        x = torch.from_numpy(np.array(image, dtype=np.float32)).permute(2, 0, 1)[None]
-        size = (max(1, round(h * scale)), max(1, round(w * scale)))
-        x = F.interpolate(x, size=size, mode="bilinear", antialias=True)
-        logits = self.logits(x[0].permute(1, 2, 0).numpy())[None]
-        logits = F.interpolate(logits, size=(h, w), mode="bilinear", align_corners=False)
-        return torch.softmax(logits[0], 0)
+    def _logits_of_batch(self, x: torch.Tensor) -> torch.Tensor:
+        """``logits`` of a batch of one (1, 3, H, W) float image. Shape: -> (1, C, H, W)."""
+        return self.logits(x[0].permute(1, 2, 0).numpy())[None]
 
     def logits(self, image: np.ndarray) -> torch.Tensor:
         """(C, H, W) float32 logits at the image's size."""
