@@ -78,6 +78,24 @@ def test_region_sizes_follow_the_image_size():
         assert 0.67 < n_small / n_large < 1.5
 
 
+def test_an_image_voted_again_is_not_segmented_again(monkeypatch):
+    import indoorseg.regions as module
+
+    calls = []
+    real = module.felzenszwalb
+    monkeypatch.setattr(module, "felzenszwalb", lambda im, **kw: calls.append(1) or real(im, **kw))
+    image = two_halves(seed=7)
+    probs = speckled((np.arange(160) >= 80)[None].repeat(120, 0).astype(int), 0.3)
+    first = region_vote(probs, image)
+    assert len(calls) == 4  # one segmentation per scale
+    np.testing.assert_array_equal(region_vote(probs[::-1].copy(), image)[::-1], first)
+    assert len(calls) == 4  # the same bytes: remembered
+    other = image.copy()
+    other[0, 0] ^= 1
+    region_vote(probs, other)
+    assert len(calls) == 8  # one byte differs: segmented anew
+
+
 def test_size_mismatch_is_refused():
     with pytest.raises(ValueError, match="differ in size"):
         region_vote(np.zeros((2, 10, 10), np.float32), np.zeros((10, 12, 3), np.uint8))
