@@ -8,6 +8,9 @@ import pytest
 from indoorseg.classes import BUILTIN_SPACES
 from indoorseg.data.prepared import depth_to_mm, read_info, read_label_png, read_rgb_png
 from indoorseg.data.synthetic import RoomSample, parse_size, render_room, synthesize
+from indoorseg.data.synthetic.raycast import Box
+from indoorseg.data.synthetic.rooms import furnish, wall_coloured
+from indoorseg.data.synthetic.textures import Material
 
 NYU40 = BUILTIN_SPACES["nyu40"]
 WALL, FLOOR, CEILING = (NYU40.id_of(n) for n in ("wall", "floor", "ceiling"))
@@ -163,3 +166,45 @@ def test_worker_processes_write_the_same_rooms(tmp_path):
             read_label_png(one / "depth" / f"{sample_id}.png"),
             read_label_png(two / "depth" / f"{sample_id}.png"),
         )
+
+
+def _boxes(n: int) -> list[Box]:
+    lamp = Material(color=(1.0, 0.9, 0.6), emit=1.0)
+    plain = Material(color=(0.1, 0.5, 0.2))
+    return [Box((0, 0, 0), (1, 1, 1), 0.0, 5, lamp if i % 5 == 0 else plain) for i in range(n)]
+
+
+def test_wall_coloured_paints_a_share_of_the_lit_boxes_near_the_wall_colour():
+    wall = (0.8, 0.6, 0.4)
+    boxes = _boxes(400)
+    out = wall_coloured(np.random.default_rng(0), boxes, wall)
+    assert len(out) == len(boxes)
+    painted = [b for b, o in zip(boxes, out, strict=True) if o.material.color != b.material.color]
+    assert all(b.material.emit == 0 for b in painted)  # lamps and windows keep their glow
+    assert 0.18 < len(painted) / 320 < 0.32  # about a quarter of the 320 lit boxes
+    for box, new in zip(boxes, out, strict=True):
+        assert (new.center, new.label, new.material.kind) == (box.center, box.label, "plain")
+        if new.material.color != box.material.color:
+            ratio = np.asarray(new.material.color) / np.asarray(wall)
+            assert ((ratio >= 0.9 - 1e-9) & (ratio <= 1.05 + 1e-9)).all(), ratio
+    none = wall_coloured(np.random.default_rng(0), boxes, wall, share=0.0)
+    assert [b.material for b in none] == [b.material for b in boxes]
+
+
+def test_wall_coloured_draws_the_same_for_every_box_so_the_rest_keeps_its_draws():
+    # four draws per box whether painted or not: what follows in the stream is the same
+    rngs = [np.random.default_rng(3) for _ in range(2)]
+    wall_coloured(rngs[0], _boxes(10), (0.5, 0.5, 0.5), share=0.0)
+    wall_coloured(rngs[1], _boxes(10), (0.5, 0.5, 0.5), share=1.0)
+    assert rngs[0].random() == rngs[1].random()
+
+
+def test_furnished_rooms_hold_parts_in_the_colour_of_their_walls():
+    shares = []
+    for seed in range(6):
+        scene = furnish(np.random.default_rng(seed))
+        wall = np.asarray(scene.room[0].color)
+        lit = [b for b in scene.boxes if b.material.emit == 0]
+        near = [b for b in lit if np.abs(np.asarray(b.material.color) - wall).max() < 0.1]
+        shares.append(len(near) / len(lit))
+    assert 0.15 < np.mean(shares) < 0.5, shares

@@ -10,7 +10,7 @@ on the tables and shelves.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import NamedTuple
 
 import numpy as np
@@ -19,7 +19,7 @@ from indoorseg.data.synthetic import furniture as fu
 from indoorseg.data.synthetic import raycast as rc
 from indoorseg.data.synthetic.furniture import Piece
 from indoorseg.data.synthetic.raycast import Box
-from indoorseg.data.synthetic.textures import Material
+from indoorseg.data.synthetic.textures import Color, Material
 
 ROOM_TYPES = ("bedroom", "living", "office", "kitchen", "dining")
 
@@ -343,14 +343,37 @@ def furnish(rng: np.random.Generator) -> Scene:
     for _ in range(rng.integers(1, 3)):  # ceiling lamps
         x, y = rng.uniform(0.25, 0.75, 2) * dims[:2]
         lights.append((np.array([x, y, dims[2] - 0.4]), rng.uniform(0.6, 1.1)))
+    room = fu.room_materials(rng, room_type)
+    ambient = rng.uniform(0.25, 0.4)
     return Scene(
         room_type=room_type,
         dims=dims,
         origin=origin,
         rotation=rotation,
-        room=fu.room_materials(rng, room_type),
-        boxes=lay.boxes,
+        room=room,
+        boxes=wall_coloured(rng, lay.boxes, room[0].color),
         lights=lights,
-        ambient=rng.uniform(0.25, 0.4),
+        ambient=ambient,
         footprints=lay.footprints,
     )
+
+
+def wall_coloured(
+    rng: np.random.Generator, boxes: list[Box], wall: Color, share: float = 0.25
+) -> list[Box]:
+    """``boxes`` with about ``share`` of the lit ones painted close to the wall's colour.
+
+    Real rooms are full of objects the colour of their walls (white cabinets, radiators,
+    window frames, doors); without them a model learns that a change of colour is a change
+    of class. Measured over twenty paired training seeds on real NYU photos: about +1 mean
+    IoU point (docs/synthetic-to-real.md). Each box takes four draws, painted or not, so
+    the rest of the room does not depend on which were.
+    """
+    out = []
+    for box in boxes:
+        draw = rng.random(4)
+        if box.material.emit == 0 and draw[0] < share:
+            color = np.clip(np.asarray(wall) * (0.9 + 0.15 * draw[1:]), 0, 1)
+            box = replace(box, material=replace(box.material, color=tuple(map(float, color))))
+        out.append(box)
+    return out
