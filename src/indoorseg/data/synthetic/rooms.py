@@ -361,15 +361,19 @@ def furnish(rng: np.random.Generator) -> Scene:
 def wall_coloured(
     rng: np.random.Generator, boxes: list[Box], wall: Color, share: float = 0.25
 ) -> list[Box]:
-    """``boxes`` with about ``share`` of the lit ones painted close to the wall's colour.
+    """``boxes`` with about ``share`` of the lit ones given a colour close to ``wall``.
 
-    Real rooms are full of objects the colour of their walls (white cabinets, radiators,
-    window frames, doors); without them a model learns that a change of colour is a change
-    of class. Measured over twenty paired training seeds on real NYU photos: about +1 mean
-    IoU point (docs/synthetic-to-real.md). Each box takes four draws, painted or not, so
-    the rest of the room does not depend on which were.
+    Lit boxes are all but lamps and window glass (``emit == 0``): furniture, doors,
+    pictures, rugs, props. Only a material's main colour changes; its second colour and
+    pattern stay. ``furnish`` passes the first wall's colour (an accent wall's, in the rooms
+    that have one there). Real rooms are full of objects the colour of their walls (white
+    cabinets, radiators, window frames, doors); without them a model learns that a change
+    of colour is a change of class. Measured over twenty paired training seeds on real NYU
+    photos: about +1 mean IoU point; half the boxes is worse (docs/synthetic-to-real.md).
+    Each box takes four draws, painted or not, so what is drawn after does not depend on
+    which were.
     """
-    out = []
+    out: list[Box] = []
     for box in boxes:
         draw = rng.random(4)
         if box.material.emit == 0 and draw[0] < share:
