@@ -344,7 +344,7 @@ def furnish(rng: np.random.Generator) -> Scene:
         x, y = rng.uniform(0.25, 0.75, 2) * dims[:2]
         lights.append((np.array([x, y, dims[2] - 0.4]), rng.uniform(0.6, 1.1)))
     room = fu.room_materials(rng, room_type)
-    ambient = rng.uniform(0.25, 0.4)
+    ambient = rng.uniform(0.25, 0.4)  # drawn before the painting: the rooms stay as measured
     return Scene(
         room_type=room_type,
         dims=dims,
@@ -373,11 +373,11 @@ def wall_coloured(
     Each box takes four draws, painted or not, so what is drawn after does not depend on
     which were.
     """
+    wall_rgb, draws = np.asarray(wall), rng.random((len(boxes), 4))
     out: list[Box] = []
-    for box in boxes:
-        draw = rng.random(4)
+    for box, draw in zip(boxes, draws, strict=True):
         if box.material.emit == 0 and draw[0] < share:
-            color = np.clip(np.asarray(wall) * (0.9 + 0.15 * draw[1:]), 0, 1)
+            color = np.clip(wall_rgb * (0.9 + 0.15 * draw[1:]), 0, 1)
             box = replace(box, material=replace(box.material, color=tuple(map(float, color))))
         out.append(box)
     return out
