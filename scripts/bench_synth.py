@@ -12,7 +12,8 @@ import argparse
 import statistics
 import time
 
-from indoorseg.data.synthetic import parse_size, render_room
+from indoorseg.cli.common import parse_size
+from indoorseg.data.synthetic import render_room
 
 
 def images_per_second(n: int, size: tuple[int, int], seed: int) -> float:

@@ -16,7 +16,8 @@ from matplotlib import colormaps
 from PIL import Image
 
 from indoorseg.classes import BUILTIN_SPACES, colorize, load_scheme
-from indoorseg.data.synthetic import parse_size, render_room
+from indoorseg.cli.common import parse_size
+from indoorseg.data.synthetic import render_room
 
 GAP = 4  # white pixels between tiles
 MAX_DEPTH = 8.0  # metres at the end of the colour map, the same for every room

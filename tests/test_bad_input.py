@@ -231,7 +231,7 @@ def test_an_unexpected_error_is_called_a_bug_with_exit_1(ground, monkeypatch):
     def broken(*args, **kwargs):
         raise ZeroDivisionError("division by zero")
 
-    monkeypatch.setattr("indoorseg.evaluation.evaluate_checkpoint", broken)
+    monkeypatch.setattr("indoorseg.evaluation.evaluate_model", broken)
     result = runner.invoke(app, ["evaluate", str(ground["run"]), "--data", str(ground["blocks"])])
     assert result.exit_code == 1 and isinstance(result.exception, SystemExit)
     assert (

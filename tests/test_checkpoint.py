@@ -15,8 +15,7 @@ from torch import nn
 
 from indoorseg import checkpoint as ckpt_mod
 from indoorseg.checkpoint import (
-    FORMAT,
-    FORMAT_VERSION,
+    CHECKPOINT_META,
     Checkpoint,
     CheckpointError,
     load_checkpoint,
@@ -137,7 +136,7 @@ def test_metadata_round_trips_and_has_a_json_sidecar(tmp_path):
         "epoch": 4,
     }
     path = save_checkpoint(tmp_path / "best.safetensors", Checkpoint(meta, {"w": torch.ones(2)}))
-    expected = {"format": FORMAT, "version": FORMAT_VERSION, **meta}
+    expected = {"format": CHECKPOINT_META.name, "version": CHECKPOINT_META.version, **meta}
     assert read_meta(path) == expected
     assert load_checkpoint(path).meta == expected
     sidecar = tmp_path / "best.json"
@@ -185,9 +184,9 @@ def test_safetensors_without_indoorseg_metadata(tmp_path):
 @pytest.mark.parametrize(
     ("header", "message"),
     [
-        ({"format": FORMAT, "version": FORMAT_VERSION + 1}, "format version 2"),
-        ({"format": "other-tool", "version": FORMAT_VERSION}, "format 'other-tool'"),
-        ({"version": FORMAT_VERSION}, "format None"),
+        ({"format": CHECKPOINT_META.name, "version": CHECKPOINT_META.version + 1}, "version 2, this indoorseg reads version 1"),
+        ({"format": "other-tool", "version": CHECKPOINT_META.version}, "format 'other-tool'"),
+        ({"version": CHECKPOINT_META.version}, "format None"),
     ],
 )
 def test_wrong_format_or_version(tmp_path, header, message):
@@ -209,9 +208,9 @@ def test_metadata_that_is_not_a_json_object(tmp_path, text):
 
 def test_unexpected_tensor_group_is_refused(tmp_path):
     path = tmp_path / "odd.safetensors"
-    header = json.dumps({"format": FORMAT, "version": FORMAT_VERSION})
+    header = json.dumps({"format": CHECKPOINT_META.name, "version": CHECKPOINT_META.version})
     save_file({"extra.w": torch.zeros(2)}, str(path), metadata={"indoorseg": header})
-    assert read_meta(path)["version"] == FORMAT_VERSION
+    assert read_meta(path)["version"] == CHECKPOINT_META.version
     with pytest.raises(CheckpointError, match="unexpected tensor extra.w"):
         load_checkpoint(path)
 

@@ -30,7 +30,7 @@ def invoke(*args):
 def test_help_lists_commands():
     result = invoke("--help")
     assert result.exit_code == 0
-    for command in ("data", "train", "evaluate", "demo", "schemes"):
+    for command in ("data", "train", "evaluate", "schemes", "backends"):
         assert command in result.output
 
 

@@ -3,14 +3,9 @@ import pytest
 import torch
 
 from indoorseg.classes import BUILTIN_SPACES
-from indoorseg.data.dataset import (
-    IMAGENET_MEAN,
-    IMAGENET_STD,
-    EpochSampler,
-    SegmentationDataset,
-    TrainTransform,
-)
+from indoorseg.data.dataset import EpochSampler, SegmentationDataset, TrainTransform
 from indoorseg.data.prepared import DatasetError
+from indoorseg.images import IMAGENET_MEAN, IMAGENET_STD
 
 
 def test_whole_images_in_scheme_ids(blocks):

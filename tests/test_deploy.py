@@ -11,18 +11,20 @@ import torch
 from PIL import Image
 from typer.testing import CliRunner
 
+from indoorseg.backends import BACKENDS, Options
 from indoorseg.checkpoint import Checkpoint, checkpoint_meta, save_checkpoint
 from indoorseg.classes import load_scheme
 from indoorseg.cli import app
 from indoorseg.config import load_config
-from indoorseg.deploy.benchmark import benchmark, markdown, skip_reason
+from indoorseg.deploy.benchmark import benchmark, markdown
 from indoorseg.deploy.export import export
-from indoorseg.deploy.images import expand_inputs, read_image
-from indoorseg.deploy.machine import instruction_set, median_p90
-from indoorseg.deploy.onnx_export import read_onnx_meta
-from indoorseg.deploy.segmenter import Segmenter
+from indoorseg.deploy.sources import expand_inputs
 from indoorseg.errors import ExportError, InputError, UsageError
+from indoorseg.images import read_image
+from indoorseg.inference import Segmenter
+from indoorseg.machine import instruction_set, median_p90
 from indoorseg.models import ModelSpec, build_model
+from indoorseg.onnx_file import read_onnx_meta
 
 from conftest import shared_nyu
 
@@ -75,7 +77,11 @@ def test_images_of_every_kind_come_back_as_upright_rgb(tmp_path):
 
 @pytest.mark.parametrize(
     ("content", "reason"),
-    [(b"", "empty file"), (b"hello, not an image", "not an image"), (None, "unreadable")],
+    [
+        (b"", "empty file"),
+        (b"hello, not an image", "not a readable image \\(unknown format"),
+        (None, "not a readable image"),
+    ],
 )
 def test_bad_image_files_name_the_file_and_the_reason(tmp_path, content, reason):
     path = tmp_path / "bad.png"
@@ -227,18 +233,18 @@ def test_predict_refuses_a_file_that_is_not_a_model(tmp_path):
 # --- benchmark --------------------------------------------------------------------------
 
 
-def test_bf16_is_never_picked_without_native_support():
+def test_bf16_is_never_picked_without_native_support(monkeypatch):
     machine = instruction_set({"avx2", "fma"})
     assert machine == {"vector": "avx2", "native_bf16": False, "vnni": False,
                        "flags": ["avx2", "fma"]}  # fmt: skip
     assert instruction_set({"avx512f", "avx512_bf16"})["native_bf16"]
-
-    class Subject:
-        module = object()
-        meta = {}
-
-    assert "no native bf16" in skip_reason(Subject(), "torch-bf16", machine)
-    assert skip_reason(Subject(), "torch", machine) is None
+    assert instruction_set({"avx512f", "amx_bf16"})["native_bf16"]
+    monkeypatch.setattr("indoorseg.backends.native_bf16", lambda: False)
+    assert "no native bf16" in BACKENDS["torch-bf16"].missing(Options("cpu"))
+    assert "no native bf16" in (BACKENDS["openvino-bf16"].missing(Options("cpu")) or "")
+    assert BACKENDS["torch"].missing(Options("cpu")) is None
+    monkeypatch.setattr("indoorseg.backends.native_bf16", lambda: True)
+    assert BACKENDS["torch-bf16"].missing(Options("cpu")) is None
 
 
 def test_median_and_p90():

@@ -12,7 +12,7 @@ from indoorseg.checkpoint import Checkpoint, CheckpointError, checkpoint_meta, s
 from indoorseg.classes import load_scheme
 from indoorseg.config import ConfigError, load_config
 from indoorseg.data.prepared import read_info, write_info, write_sample
-from indoorseg.evaluation import evaluate_checkpoint
+from indoorseg.evaluation import evaluate_model
 from indoorseg.metrics import ConfusionMatrix
 from indoorseg.models import ModelSpec, build_model
 from indoorseg.runlog import write_run_info
@@ -45,13 +45,13 @@ def test_confusion_matrix_refuses_predictions_out_of_range():
 
 def test_other_collapsed_onto_an_ignore_label_counts_as_wrong(blocks, tmp_path):
     ckpt = constant_checkpoint(tmp_path / "other.safetensors", "layout3", answer=2)
-    result = evaluate_checkpoint(ckpt, blocks, collapse_to="layout3-ignore", device="cpu")
+    result = evaluate_model(ckpt, blocks, collapse_to="layout3-ignore", device="cpu")
     metrics = result["metrics"]
     # Every labelled pixel got "other", which layout3-ignore does not score: all wrong.
     assert metrics["pixel_accuracy"] == 0.0 and metrics["mean_iou"] == 0.0
     assert metrics["pixels"] == 2 * (64 * 96 - 9)
     assert result["class_names"][-1] == "(unscored)"
-    paper = evaluate_checkpoint(
+    paper = evaluate_model(
         ckpt, blocks, "test", protocol="paper", collapse_to="layout3-ignore", device="cpu"
     )
     # Paper protocol: the 9 unlabelled pixels of each image are right ("other" = void).
@@ -60,7 +60,7 @@ def test_other_collapsed_onto_an_ignore_label_counts_as_wrong(blocks, tmp_path):
 
 def test_collapse_of_a_constant_wall_model(blocks, tmp_path):
     ckpt = constant_checkpoint(tmp_path / "wall.safetensors", "nyu40", answer=0)  # wall
-    result = evaluate_checkpoint(ckpt, blocks, collapse_to="layout3", device="cpu")
+    result = evaluate_model(ckpt, blocks, collapse_to="layout3", device="cpu")
     per_class = result["metrics"]["per_class_iou"]
     info = read_info(blocks)
     assert result["images"] == len(info.splits["default"]["test"])
@@ -75,9 +75,9 @@ def test_split_set_defaults_to_the_training_one(blocks, tmp_path):
     info.splits["other"] = {"train": ids[:4], "val": ids[4:5], "test": ids[5:6]}
     write_info(blocks, info)
     ckpt = constant_checkpoint(tmp_path / "c.safetensors", "layout3", 0, split_set="other")
-    result = evaluate_checkpoint(ckpt, blocks, device="cpu")
+    result = evaluate_model(ckpt, blocks, device="cpu")
     assert result["split_set"] == "other" and result["images"] == 1
-    explicit = evaluate_checkpoint(ckpt, blocks, split_set="default", device="cpu",
+    explicit = evaluate_model(ckpt, blocks, split_set="default", device="cpu",
                                    out_dir=tmp_path / "e")  # fmt: skip
     assert explicit["split_set"] == "default" and explicit["images"] == 2
 
@@ -88,9 +88,9 @@ def test_images_of_different_sizes(tmp_path):
     label = np.full((61, 93), 1, np.uint16)  # an odd-sized image, not a multiple of 32
     write_sample(root, "006", rng.integers(0, 255, (61, 93, 3)).astype(np.uint8), label)
     ckpt = constant_checkpoint(tmp_path / "c.safetensors", "layout3", 0)
-    result = evaluate_checkpoint(ckpt, root, device="cpu")
+    result = evaluate_model(ckpt, root, device="cpu")
     assert result["metrics"]["pixels"] == 61 * 93 + 64 * 96 - 9
-    paper = evaluate_checkpoint(ckpt, root, protocol="paper", device="cpu")
+    paper = evaluate_model(ckpt, root, protocol="paper", device="cpu")
     assert paper["images"] == 2
 
 
@@ -103,7 +103,7 @@ def test_incomplete_checkpoint_is_a_clear_error(blocks, tmp_path):
     meta = {"model": {"name": "deeplabv3plus_mobilenet_v2", "num_classes": 3}}  # no scheme
     save_checkpoint(path, Checkpoint(meta, model))
     with pytest.raises(CheckpointError, match="c.safetensors"):
-        evaluate_checkpoint(path, blocks, device="cpu")
+        evaluate_model(path, blocks, device="cpu")
     assert json.loads(path.with_suffix(".json").read_text())["model"]["num_classes"] == 3
 
 
@@ -119,7 +119,7 @@ def test_collapse_is_applied_to_the_predictions(blocks, tmp_path):
     # "other" and the object IoU would be 0.
     cabinet = load_scheme("nyu40").class_names.index("cabinet")
     ckpt = constant_checkpoint(tmp_path / "cabinet.safetensors", "nyu40", answer=cabinet)
-    result = evaluate_checkpoint(ckpt, blocks, collapse_to="layout3", device="cpu")
+    result = evaluate_model(ckpt, blocks, collapse_to="layout3", device="cpu")
     per_class = result["metrics"]["per_class_iou"]
     assert result["collapsed"] and result["scheme"] == "layout3"
     assert 0 < per_class["object"] < 1 and per_class["background"] == 0.0
@@ -129,11 +129,11 @@ def test_collapse_is_applied_to_the_predictions(blocks, tmp_path):
 
 def test_collapse_into_the_same_void_class_keeps_other(blocks, tmp_path):
     ckpt = constant_checkpoint(tmp_path / "other.safetensors", "layout3", answer=2)
-    paper = evaluate_checkpoint(ckpt, blocks, protocol="paper", collapse_to="layout3",
+    paper = evaluate_model(ckpt, blocks, protocol="paper", collapse_to="layout3",
                                 device="cpu")  # fmt: skip
     # "other" stays "other": the 9 unlabelled pixels of each image are right
     assert paper["metrics"]["pixel_accuracy"] == pytest.approx(9 / (64 * 96))
-    standard = evaluate_checkpoint(ckpt, blocks, collapse_to="layout3", device="cpu")
+    standard = evaluate_model(ckpt, blocks, collapse_to="layout3", device="cpu")
     # predicting "other" on labelled pixels is wrong, never skipped
     assert standard["metrics"]["pixel_accuracy"] == 0.0
     assert standard["metrics"]["pixels"] == 2 * (64 * 96 - 9)
@@ -146,16 +146,16 @@ def test_scoring_a_run_on_two_datasets_keeps_both_results(tmp_path):
     constant_checkpoint(run / "best.safetensors", "layout3", 0)
     write_run_info(run, {"data": str(trained_on.resolve())})
 
-    own = evaluate_checkpoint(run, trained_on, device="cpu")
+    own = evaluate_model(run, trained_on, device="cpu")
     assert Path(own["out_dir"]) == run / "eval" / "test-standard"  # where it always was
-    foreign = evaluate_checkpoint(run, other, device="cpu")
+    foreign = evaluate_model(run, other, device="cpu")
     assert Path(foreign["out_dir"]).parent.name.startswith("blocks-")
     assert Path(foreign["out_dir"]).parent.parent == run / "eval"
     kept = [json.loads((Path(r["out_dir"]) / "metrics.json").read_text()) for r in (own, foreign)]
     assert [k["dataset"] for k in kept] == [str(trained_on), str(other)]
 
     # scoring the same thing again replaces its own results whole, nothing left beside them
-    again = evaluate_checkpoint(run, other, device="cpu")
+    again = evaluate_model(run, other, device="cpu")
     assert again["out_dir"] == foreign["out_dir"]
     assert sorted(p.name for p in Path(again["out_dir"]).iterdir()) == [
         "confusion.png",
@@ -169,7 +169,7 @@ def test_scoring_a_run_on_two_datasets_keeps_both_results(tmp_path):
 
 def test_a_checkpoint_without_run_records_keys_every_dataset(blocks, tmp_path):
     ckpt = constant_checkpoint(tmp_path / "loose" / "c.safetensors", "layout3", 0)
-    result = evaluate_checkpoint(ckpt, blocks, protocol="paper", collapse_to="layout3",
+    result = evaluate_model(ckpt, blocks, protocol="paper", collapse_to="layout3",
                                  device="cpu")  # fmt: skip
     out = Path(result["out_dir"])
     assert out.name == "test-paper-to-layout3" and out.parent.name.startswith("blocks-")
@@ -181,7 +181,7 @@ def test_a_report_never_replaces_a_folder_of_other_files(blocks, tmp_path):
     mine.mkdir()
     (mine / "notes.txt").write_text("keep me")
     with pytest.raises(ValueError, match="other than a report"):
-        evaluate_checkpoint(ckpt, blocks, device="cpu", out_dir=mine)
+        evaluate_model(ckpt, blocks, device="cpu", out_dir=mine)
     assert (mine / "notes.txt").read_text() == "keep me"
 
 
@@ -190,17 +190,17 @@ def test_a_report_never_replaces_a_file(blocks, tmp_path):
     precious = tmp_path / "notes.txt"
     precious.write_text("keep me")
     with pytest.raises(ValueError, match="is a file"):
-        evaluate_checkpoint(ckpt, blocks, device="cpu", out_dir=precious)
+        evaluate_model(ckpt, blocks, device="cpu", out_dir=precious)
     assert precious.read_text() == "keep me"
 
 
 def test_naming_the_default_split_set_scores_into_the_same_folder(blocks, tmp_path):
     ckpt = constant_checkpoint(tmp_path / "run" / "best.safetensors", "layout3", 0)
-    implicit = evaluate_checkpoint(ckpt, blocks, device="cpu")
-    explicit = evaluate_checkpoint(ckpt, blocks, split_set="default", device="cpu")
+    implicit = evaluate_model(ckpt, blocks, device="cpu")
+    explicit = evaluate_model(ckpt, blocks, split_set="default", device="cpu")
     assert implicit["out_dir"] == explicit["out_dir"]
     info = read_info(blocks)
     info.splits["other"] = info.splits["default"]
     write_info(blocks, info)
-    other = evaluate_checkpoint(ckpt, blocks, split_set="other", device="cpu")
+    other = evaluate_model(ckpt, blocks, split_set="other", device="cpu")
     assert Path(other["out_dir"]).name == "other.test-standard"

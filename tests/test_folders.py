@@ -8,8 +8,9 @@ from PIL import Image
 from typer.testing import CliRunner
 
 from indoorseg.cli import app
-from indoorseg.data.folders import import_folders
-from indoorseg.data.prepared import DatasetError, read_info, read_label_png, read_rgb_png
+from indoorseg.data.plain_folders import import_folders
+from indoorseg.data.prepared import DatasetError, read_info, read_label_png
+from indoorseg.images import read_image
 
 from conftest import shared_nyu
 
@@ -47,7 +48,7 @@ def test_images_and_labels_are_matched_by_name(tmp_path):
     assert info.label_space == "nyu40" and info.splits == {"default": {"test": ["a", "b", "c"]}}
     assert info.image_size == [20, 30] and info.name == "out"
     for name in images:  # the label without an image ("z") is left out
-        np.testing.assert_array_equal(read_rgb_png(out / "rgb" / f"{name}.png"), images[name])
+        np.testing.assert_array_equal(read_image(out / "rgb" / f"{name}.png"), images[name])
         np.testing.assert_array_equal(read_label_png(out / "label" / f"{name}.png"), labels[name])
     assert not (out / "label" / "z.png").exists()
 

@@ -4,7 +4,7 @@ import pytest
 import torch
 
 from indoorseg.config import load_config
-from indoorseg.evaluation import evaluate_checkpoint
+from indoorseg.evaluation import evaluate_model
 from indoorseg.runtime import make_runtime
 from indoorseg.training import train
 
@@ -34,7 +34,7 @@ def test_train_on_cuda_then_evaluate_on_cpu_and_cuda_agree(blocks, tmp_path):
     )
     result = train(config, blocks, tmp_path / "run")
     assert result["train_loss"] < 1.2
-    on_cuda = evaluate_checkpoint(tmp_path / "run", blocks, device="cuda")
-    on_cpu = evaluate_checkpoint(tmp_path / "run", blocks, device="cpu")
+    on_cuda = evaluate_model(tmp_path / "run", blocks, device="cuda")
+    on_cpu = evaluate_model(tmp_path / "run", blocks, device="cpu")
     # bf16 on the GPU vs float32 on the CPU: the same decisions on nearly every pixel.
     assert abs(on_cuda["metrics"]["pixel_accuracy"] - on_cpu["metrics"]["pixel_accuracy"]) < 0.02

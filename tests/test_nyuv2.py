@@ -20,8 +20,8 @@ from indoorseg.data.prepared import (
     depth_to_mm,
     read_info,
     read_label_png,
-    read_rgb_png,
 )
+from indoorseg.images import read_image
 
 from fake_nyu import fake_names, write_fake_meta, write_fake_nyu_mat, write_full_size_fake_mat
 
@@ -142,7 +142,7 @@ def test_round_trip(fake):
     assert read_info(out).image_size == [12, 16]
     for i in range(6):
         sample_id = f"{i + 1:04d}"
-        rgb = read_rgb_png(out / "rgb" / f"{sample_id}.png")
+        rgb = read_image(out / "rgb" / f"{sample_id}.png")
         assert rgb.shape == (12, 16, 3)
         np.testing.assert_array_equal(rgb, images[i].transpose(2, 1, 0))
         np.testing.assert_array_equal(rgb[2, 5], images[i, :, 5, 2])  # row 2, column 5

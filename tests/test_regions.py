@@ -3,6 +3,7 @@ over network runs at several sizes, in evaluation and in ``predict``. The networ
 are stubs whose answers are known (speckled, or set by the image size)."""
 
 import json
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -11,27 +12,26 @@ from PIL import Image
 from torch import nn
 from typer.testing import CliRunner
 
+from indoorseg.backends import TorchBackend, load_model
 from indoorseg.checkpoint import Checkpoint, checkpoint_meta, save_checkpoint
 from indoorseg.classes import load_scheme
 from indoorseg.cli import app
 from indoorseg.config import load_config
-from indoorseg.data.dataset import IMAGENET_MEAN, IMAGENET_STD, to_tensor
 from indoorseg.data.synthetic.render import render_room
 from indoorseg.deploy import Segmenter
 from indoorseg.errors import UsageError
-from indoorseg.evaluation import Scoring, evaluate_checkpoint
-from indoorseg.inference import (
-    load_model,
-    multiscale_probabilities,
-    parse_scales,
-    pixels,
-    predictions,
-)
+from indoorseg.evaluation import Scoring, evaluate_model
+from indoorseg.images import IMAGENET
+from indoorseg.inference import ModelCard, parse_scales
 from indoorseg.models import ModelSpec, build_model
 from indoorseg.regions import region_vote, regions
 from indoorseg.runtime import make_runtime
 
-NORMALIZATION = (list(IMAGENET_MEAN), list(IMAGENET_STD))
+
+def stub_segmenter(module: nn.Module, **options) -> Segmenter:
+    """A Segmenter over a stub network, with ImageNet normalisation."""
+    card = ModelCard(Path("stub"), {"name": "stub"}, load_scheme("layout3"), IMAGENET)
+    return Segmenter(TorchBackend(module.eval(), make_runtime("cpu")), card, **options)
 
 
 def two_halves(h=120, w=160, seed=0) -> np.ndarray:
@@ -101,13 +101,6 @@ def test_size_mismatch_is_refused():
         region_vote(np.zeros((2, 10, 10), np.float32), np.zeros((10, 12, 3), np.uint8))
 
 
-def test_pixels_undo_the_normalisation():
-    image = np.random.default_rng(0).integers(0, 256, (2, 9, 11, 3), dtype=np.uint8)
-    mean, std = (torch.tensor(v).view(1, 3, 1, 1) for v in NORMALIZATION)
-    x = (torch.from_numpy(image).permute(0, 3, 1, 2).float() / 255 - mean) / std
-    assert (pixels(x, NORMALIZATION) == image).all()
-
-
 class BrightIsObject(nn.Module):
     """Says "object" where the image is bright, with fixed noise that flips many pixels."""
 
@@ -119,16 +112,12 @@ class BrightIsObject(nn.Module):
 
 def test_predictions_vote_when_asked():
     image = two_halves()
-    mean, std = (torch.tensor(v).view(1, 3, 1, 1) for v in NORMALIZATION)
-    x = (torch.from_numpy(image).permute(2, 0, 1)[None].float() / 255 - mean) / std
-    y = torch.zeros(1, *image.shape[:2], dtype=torch.long)
-    y[..., image.shape[1] // 2 :] = 1
-    loader = [(x, y)]
-    runtime = make_runtime("cpu")
-    _, plain = next(predictions(BrightIsObject(), loader, runtime))
-    _, voted = next(predictions(BrightIsObject(), loader, runtime, regions=NORMALIZATION))
-    assert (plain == y).float().mean() < 0.9
-    assert (voted == y).float().mean() > 0.99
+    truth = np.zeros(image.shape[:2], np.uint8)
+    truth[:, image.shape[1] // 2 :] = 1
+    plain = stub_segmenter(BrightIsObject()).predict(image)
+    voted = stub_segmenter(BrightIsObject(), regions=True).predict(image)
+    assert (plain == truth).mean() < 0.9
+    assert (voted == truth).mean() > 0.99
 
 
 def flat_checkpoint(path, scheme_name="layout3", gain=0.0):
@@ -148,8 +137,8 @@ def flat_checkpoint(path, scheme_name="layout3", gain=0.0):
 
 def test_evaluation_with_regions_is_named_and_recorded(blocks, tmp_path):
     ckpt = flat_checkpoint(tmp_path / "flat.safetensors")
-    plain = evaluate_checkpoint(ckpt, blocks, device="cpu", out_dir=tmp_path / "plain")
-    voted = evaluate_checkpoint(ckpt, blocks, device="cpu", regions=True)
+    plain = evaluate_model(ckpt, blocks, device="cpu", out_dir=tmp_path / "plain")
+    voted = evaluate_model(ckpt, blocks, device="cpu", regions=True)
     assert voted["regions"] is True and plain["regions"] is False
     assert voted["out_dir"].endswith("test-standard-regions")
     assert "voted over image regions" in (tmp_path / voted["out_dir"] / "metrics.md").read_text()
@@ -196,14 +185,31 @@ class SizeAware(nn.Module):
 
 
 def test_each_scale_runs_the_network_at_its_size_and_the_answers_are_averaged():
-    x = torch.zeros(1, 3, 64, 96)
-    runtime = make_runtime("cpu")
-    one = multiscale_probabilities(SizeAware(), x, runtime, (1.0,))
-    two = multiscale_probabilities(SizeAware(), x, runtime, (1.0, 0.5))
-    assert one.shape == two.shape == (1, 2, 64, 96)
-    sigmoid = torch.sigmoid(torch.tensor([2.0, 1.0]))
-    torch.testing.assert_close(one[0, 1], torch.full((64, 96), float(sigmoid[0])))
-    torch.testing.assert_close(two[0, 1], torch.full((64, 96), float(sigmoid.mean())))
+    image = np.zeros((64, 96, 3), np.uint8)
+    one = stub_segmenter(SizeAware()).probabilities(image)
+    two = stub_segmenter(SizeAware(), scales=(1.0, 0.5)).probabilities(image)
+    assert one.shape == two.shape == (2, 64, 96)
+    sigmoid = torch.sigmoid(torch.tensor([2.0, 1.0])).numpy()
+    np.testing.assert_allclose(one[1], np.full((64, 96), sigmoid[0]), rtol=1e-6)
+    np.testing.assert_allclose(two[1], np.full((64, 96), sigmoid.mean()), rtol=1e-6)
+
+
+def by_hand(model: nn.Module, image: np.ndarray, scale: float) -> torch.Tensor:
+    """Softmax of ``model`` on ``image`` resized by ``scale``, normalised with ImageNet's
+    mean and std in numpy, padded to a multiple of 32 by repeating the last row and
+    column, the answer cut and resized back: an independent reference."""
+    mean, std = np.array([0.485, 0.456, 0.406]), np.array([0.229, 0.224, 0.225])
+    x = torch.from_numpy(((image / 255.0 - mean) / std).astype(np.float32)).permute(2, 0, 1)
+    h, w = image.shape[:2]
+    size = (round(h * scale), round(w * scale))
+    if scale != 1:
+        x = torch.nn.functional.interpolate(x[None], size, mode="bilinear", antialias=True)[0]
+    rows, cols = np.arange(-(-size[0] // 32) * 32), np.arange(-(-size[1] // 32) * 32)
+    x = x[:, np.minimum(rows, size[0] - 1)][:, :, np.minimum(cols, size[1] - 1)]
+    with torch.no_grad():
+        logits = model(x[None])[..., : size[0], : size[1]]
+    logits = torch.nn.functional.interpolate(logits, (h, w), mode="bilinear")
+    return torch.softmax(logits, 1)[0]
 
 
 def test_segmenter_and_evaluation_agree_on_several_scales(tmp_path):
@@ -212,9 +218,8 @@ def test_segmenter_and_evaluation_agree_on_several_scales(tmp_path):
     seg = Segmenter.load(ckpt, backend="torch", scales=(1.0, 0.5))
     labels, probs = seg.predict(image, probabilities=True)
     np.testing.assert_allclose(probs.sum(0), 1, atol=1e-5)
-    loaded = load_model(ckpt, make_runtime("cpu"))
-    x = to_tensor(image, *loaded.record.normalization)[None]
-    ours = multiscale_probabilities(loaded.model, x, make_runtime("cpu"), (1.0, 0.5))[0]
+    model, _ = load_model(ckpt, make_runtime("cpu"))
+    ours = (by_hand(model, image, 1.0) + by_hand(model, image, 0.5)) / 2
     np.testing.assert_allclose(probs, ours.numpy(), atol=1e-4)
     assert (labels == probs.argmax(0)).all() and probs.std((1, 2)).min() > 1e-3
 

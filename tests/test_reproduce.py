@@ -9,7 +9,7 @@ from PIL import Image
 from typer.testing import CliRunner
 
 from indoorseg.cli import app
-from indoorseg.data.folders import import_folders
+from indoorseg.data.plain_folders import import_folders
 from indoorseg.data.synthetic import render_room
 from indoorseg.reproduce import reproduce
 from indoorseg.reproduce.budgets import SCHEMES

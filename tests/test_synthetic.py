@@ -8,11 +8,13 @@ import numpy as np
 import pytest
 
 from indoorseg.classes import BUILTIN_SPACES
-from indoorseg.data.prepared import depth_to_mm, read_info, read_label_png, read_rgb_png
-from indoorseg.data.synthetic import RoomSample, parse_size, render_room, synthesize
+from indoorseg.cli.common import parse_size
+from indoorseg.data.prepared import depth_to_mm, read_info, read_label_png
+from indoorseg.data.synthetic import RoomSample, render_room, synthesize
 from indoorseg.data.synthetic.raycast import Box
 from indoorseg.data.synthetic.rooms import furnish, wall_coloured
 from indoorseg.data.synthetic.textures import Material
+from indoorseg.images import read_image
 
 NYU40 = BUILTIN_SPACES["nyu40"]
 WALL, FLOOR, CEILING = (NYU40.id_of(n) for n in ("wall", "floor", "ceiling"))
@@ -100,7 +102,7 @@ def test_synthesize_writes_a_prepared_dataset(tmp_path):
     assert info.counts[info.default_split_set] == {"train": 4, "val": 1, "test": 1}
     assert calls == [(i, 6) for i in range(1, 7)]
     room = render_room(3, 2, (32, 40))
-    np.testing.assert_array_equal(read_rgb_png(out / "rgb" / "00002.png"), room.rgb)
+    np.testing.assert_array_equal(read_image(out / "rgb" / "00002.png"), room.rgb)
     np.testing.assert_array_equal(read_label_png(out / "label" / "00002.png"), room.label)
     np.testing.assert_array_equal(
         read_label_png(out / "depth" / "00002.png"), depth_to_mm(room.depth)
@@ -161,7 +163,7 @@ def test_worker_processes_write_the_same_rooms(tmp_path):
     two = synthesize(tmp_path / "two", 6, (48, 64), seed=3, workers=2)
     assert read_info(one).splits == read_info(two).splits
     for sample_id in read_info(one).splits["default"]["train"]:
-        for sub, read in (("rgb", read_rgb_png), ("label", read_label_png)):
+        for sub, read in (("rgb", read_image), ("label", read_label_png)):
             a, b = read(one / sub / f"{sample_id}.png"), read(two / sub / f"{sample_id}.png")
             np.testing.assert_array_equal(a, b)
         np.testing.assert_array_equal(

@@ -28,13 +28,18 @@ from torch import nn
 from indoorseg import __version__
 from indoorseg.classes import Scheme, scheme_from_dict, scheme_to_dict
 from indoorseg.config import Config
-from indoorseg.data.dataset import IMAGENET_MEAN, IMAGENET_STD
 from indoorseg.errors import CheckpointError
-from indoorseg.files import atomic_path, atomic_write_text
+from indoorseg.files import JsonFormat, atomic_path, atomic_write_text
+from indoorseg.images import (
+    IMAGENET_MEAN,
+    IMAGENET_STD,
+    Normalization,
+    as_normalization,
+    normalization_problem,
+)
 from indoorseg.models import ModelSpec
 
-FORMAT = "indoorseg-checkpoint"
-FORMAT_VERSION = 1
+CHECKPOINT_META = JsonFormat("indoorseg-checkpoint", 1, CheckpointError)
 META_KEY = "indoorseg"
 LAST, BEST = "last.safetensors", "best.safetensors"  # the two checkpoints of a run folder
 
@@ -103,7 +108,7 @@ def save_checkpoint(path: str | Path, ckpt: Checkpoint) -> Path:
     """Write ``path`` (``.safetensors``) and its ``.json`` copy of the metadata, atomically."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    meta = {"format": FORMAT, "version": FORMAT_VERSION, **ckpt.meta}
+    meta = CHECKPOINT_META.stamp(ckpt.meta)
     tensors = {}
     for prefix, group in (("model", ckpt.model), ("optim", ckpt.optim), ("rng", ckpt.rng)):
         for key, value in group.items():
@@ -124,20 +129,7 @@ def read_meta(path: str | Path) -> dict:
         raise CheckpointError(f"{path}: not a safetensors checkpoint ({err})") from None
     if META_KEY not in header:
         raise CheckpointError(f"{path}: no indoorseg metadata; not an indoorseg checkpoint")
-    try:
-        meta = json.loads(header[META_KEY])
-    except json.JSONDecodeError as err:
-        raise CheckpointError(f"{path}: indoorseg metadata is not valid JSON ({err})") from None
-    if not isinstance(meta, dict):
-        raise CheckpointError(f"{path}: indoorseg metadata is not a JSON object")
-    if meta.get("format") != FORMAT:
-        raise CheckpointError(f"{path}: format {meta.get('format')!r}, expected {FORMAT}")
-    if meta.get("version") != FORMAT_VERSION:
-        raise CheckpointError(
-            f"{path}: checkpoint format version {meta.get('version')}, this indoorseg reads "
-            f"version {FORMAT_VERSION}"
-        )
-    return meta
+    return CHECKPOINT_META.loads(header[META_KEY], f"{path} metadata")
 
 
 def load_checkpoint(path: str | Path, map_location: str = "cpu") -> Checkpoint:
@@ -202,7 +194,7 @@ class ModelRecord:
     scheme: Scheme
     weights: dict[str, torch.Tensor]
     train_data: dict
-    normalization: tuple[list[float], list[float]]
+    normalization: Normalization
 
 
 def read_model(path: str | Path, which: str = "best") -> ModelRecord:
@@ -213,15 +205,19 @@ def read_model(path: str | Path, which: str = "best") -> ModelRecord:
         spec = ModelSpec.from_dict(ckpt.meta["model"])
         scheme = scheme_from_dict(ckpt.meta["scheme"], f"{path} scheme")
         norm = ckpt.meta["normalization"]
-        normalization = (list(norm["mean"]), list(norm["std"]))
         train_data = dict(ckpt.meta["config"]["data"])
     except (KeyError, TypeError) as err:
         raise CheckpointError(f"{path}: incomplete or inconsistent checkpoint ({err})") from None
+    problem = normalization_problem(norm)
+    if problem:
+        raise CheckpointError(f"{path}: {problem}")
     if spec.num_classes != scheme.num_classes:
-        raise CheckpointError(f"{path}: its network has {spec.num_classes} outputs but its "
-                              f"scheme {scheme.name!r} has {scheme.num_classes} classes; it "
-                              "would be scored in the wrong classes")  # fmt: skip
-    return ModelRecord(path, spec, scheme, ckpt.model, train_data, normalization)
+        raise CheckpointError(
+            f"{path}: its network has {spec.num_classes} outputs but its scheme "
+            f"{scheme.name!r} has {scheme.num_classes} classes; it would be scored in the "
+            "wrong classes"
+        )
+    return ModelRecord(path, spec, scheme, ckpt.model, train_data, as_normalization(norm))
 
 
 @dataclass(frozen=True)
@@ -271,11 +267,18 @@ class TrainState:
         optim_tensors, optim_meta = optimizer_state(self.optimizer)
         rng_tensors, rng_meta = rng_state()
         meta = checkpoint_meta(
-            self.config, self.spec, self.scheme,
-            epoch=epoch, step=step, metrics=metrics or {}, best=self.best,
-            optimizer=optim_meta, scheduler=self.scheduler.state_dict(),
-            scaler=self.scaler.state_dict(), rng=rng_meta,
-        )  # fmt: skip
+            self.config,
+            self.spec,
+            self.scheme,
+            epoch=epoch,
+            step=step,
+            metrics=metrics or {},
+            best=self.best,
+            optimizer=optim_meta,
+            scheduler=self.scheduler.state_dict(),
+            scaler=self.scaler.state_dict(),
+            rng=rng_meta,
+        )
         model_state = self.model.state_dict()
         save_checkpoint(path, Checkpoint(meta, model_state, optim_tensors, rng_tensors))
 

@@ -246,8 +246,10 @@ def check_config(config: Config) -> None:
     if not 0 < o.lr <= 10:
         raise ConfigError(f"optim.lr must be in (0, 10], got {o.lr}")
     if o.weight_decay < 0 or not 0 <= o.momentum < 1:
-        raise ConfigError(f"optim.weight_decay must be >= 0 and optim.momentum in [0, 1); got "
-                          f"{o.weight_decay} and {o.momentum}")  # fmt: skip
+        raise ConfigError(
+            f"optim.weight_decay must be >= 0 and optim.momentum in [0, 1); got "
+            f"{o.weight_decay} and {o.momentum}"
+        )
     if config.train.seed < 0:
         raise ConfigError(f"train.seed must be 0 or more, got {config.train.seed}")
     if config.train.val_every < 1:

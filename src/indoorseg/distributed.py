@@ -73,11 +73,15 @@ def local_batch(batch_size: int) -> int:
     """The per-process share of ``data.batch_size`` (the global batch)."""
     size = world().size
     if batch_size % size:
-        raise ConfigError(f"data.batch_size {batch_size} must divide among {size} processes",
-                          {"data.batch_size": size * max(1, batch_size // size)})  # fmt: skip
+        raise ConfigError(
+            f"data.batch_size {batch_size} must divide among {size} processes",
+            {"data.batch_size": size * max(1, batch_size // size)},
+        )
     if batch_size // size < 2 and size > 1:
-        raise ConfigError(f"data.batch_size {batch_size} gives each of {size} processes fewer "
-                          "than 2 images (batch norm needs 2)")  # fmt: skip
+        raise ConfigError(
+            f"data.batch_size {batch_size} gives each of {size} processes fewer "
+            "than 2 images (batch norm needs 2)"
+        )
     return batch_size // size
 
 

@@ -20,12 +20,13 @@ import torch.nn.functional as F
 from torch import nn
 from torch.utils.data import DataLoader
 
+from indoorseg.backends import TorchBackend
 from indoorseg.checkpoint import BEST, LAST, TrainState
-from indoorseg.classes import Scheme
 from indoorseg.distributed import any_across, same_across, sum_across, world
 from indoorseg.errors import TrainingDiverged, TrainingInterrupted
-from indoorseg.evaluation import score_standard
-from indoorseg.inference import predictions
+from indoorseg.evaluation import labelled_predictions, score_standard
+from indoorseg.images import IMAGENET
+from indoorseg.inference import ModelCard, Segmenter
 from indoorseg.progress import Reporter
 from indoorseg.runlog import RunLog
 from indoorseg.runtime import Runtime, StopFlag
@@ -96,8 +97,9 @@ def train_one_epoch(
         if on_step:
             on_step(steps, loss_value)
         # every process stops at the same step, on Ctrl-C or on a loss gone NaN or infinite
-        interrupted, diverged = any_across(stop is not None and stop.set,
-                                           not math.isfinite(loss_value))  # fmt: skip
+        interrupted, diverged = any_across(
+            stop is not None and stop.set, not math.isfinite(loss_value)
+        )
         if diverged:
             return EpochStats(loss_value, images, steps, data_time, compute_time, diverged=True)
         if interrupted:
@@ -106,17 +108,31 @@ def train_one_epoch(
     total_loss, images = sum_across(
         torch.tensor([total_loss, images], dtype=torch.float64)
     ).tolist()
-    return EpochStats(total_loss / max(images, 1), int(images), steps, data_time, compute_time,
-                      interrupted)  # fmt: skip
+    return EpochStats(
+        total_loss / max(images, 1), int(images), steps, data_time, compute_time, interrupted
+    )
 
 
-def validate(
-    model: nn.Module, loader: DataLoader, scheme: Scheme, runtime: Runtime, reporter: Reporter
-) -> dict:
-    """Standard-protocol metrics of whole-image predictions on the validation loader."""
+def validate(segmenter: Segmenter, loader: DataLoader, reporter: Reporter) -> dict:
+    """Standard-protocol metrics of whole-image predictions on the validation loader (raw
+    images, as ``evaluate`` scores them)."""
     with reporter.task("validate", len(loader)) as advance:
-        pairs = predictions(model, loader, runtime)
+        pairs = labelled_predictions(segmenter, loader)
+        scheme = segmenter.card.scheme
         return score_standard(pairs, scheme, on_step=lambda: advance(), across=True)["metrics"]
+
+
+def training_segmenter(state: TrainState, runtime: Runtime) -> Segmenter:
+    """The model being trained, seen as ``evaluate`` sees a saved one (whole images at their
+    own size)."""
+    card = ModelCard(
+        path=Path(LAST),
+        model=state.spec.to_dict(),
+        scheme=state.scheme,
+        normalization=IMAGENET,
+        train_data=state.config.to_dict()["data"],
+    )
+    return Segmenter(TorchBackend(state.model, runtime), card, max_side=None)
 
 
 def fit(
@@ -195,10 +211,16 @@ def run_epoch(
     title = f"epoch {epoch + 1}/{state.config.optim.epochs}"
     with reporter.task(title, loaders.steps_per_epoch, step) as advance:
         return train_one_epoch(
-            state.trainable, loaders.train, state.optimizer, state.scheduler, state.scaler,
-            runtime, state.scheme.ignore_index, stop,
+            state.trainable,
+            loaders.train,
+            state.optimizer,
+            state.scheduler,
+            state.scaler,
+            runtime,
+            state.scheme.ignore_index,
+            stop,
             on_step=lambda steps, loss: advance(loss=loss),
-        )  # fmt: skip
+        )
 
 
 def with_earlier(stats: EpochStats, earlier: dict) -> EpochStats:
@@ -206,11 +228,14 @@ def with_earlier(stats: EpochStats, earlier: dict) -> EpochStats:
     images = earlier["images"] + stats.images
     loss = (earlier["loss"] * earlier["images"] + stats.loss * stats.images) / max(images, 1)
     return dataclasses.replace(
-        stats, loss=loss, images=images, steps=earlier["steps"] + stats.steps,
+        stats,
+        loss=loss,
+        images=images,
+        steps=earlier["steps"] + stats.steps,
         data_time=earlier["data_time"] + stats.data_time,
         compute_time=earlier["compute_time"] + stats.compute_time,
         steps_before=earlier["steps"],
-    )  # fmt: skip
+    )
 
 
 def validate_epoch(
@@ -218,7 +243,8 @@ def validate_epoch(
 ) -> dict:
     """Validate, and add the scores and the time taken to the epoch's ``record``."""
     start = time.perf_counter()
-    metrics = validate(state.model, loader, state.scheme, runtime, reporter)
+    state.model.eval()
+    metrics = validate(training_segmenter(state, runtime), loader, reporter)
     record.update(
         val_mean_iou=metrics["mean_iou"],
         val_pixel_accuracy=metrics["pixel_accuracy"],

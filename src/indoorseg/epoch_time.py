@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import math
 import statistics
+import tempfile
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
@@ -29,7 +30,7 @@ from indoorseg.classes import WIDE_IGNORE_INDEX
 from indoorseg.data.dataset import SegmentationDataset, TrainTransform
 from indoorseg.data.prepared import read_info
 from indoorseg.models import ModelSpec, build_model
-from indoorseg.runtime import Runtime
+from indoorseg.runtime import Runtime, make_runtime
 
 PIPELINES = ("integer", "one-hot")
 CLASS_COUNTS = (3, 40, 894)
@@ -90,8 +91,9 @@ class TimedLabels(Dataset):
         space = read_info(data_root).label_space
         scheme = SCHEMES[classes] if classes != 894 or space == "nyu894" else "nyu40"
         transform = TrainTransform(tuple(crop), (1.0, 1.0), True)
-        self.samples = SegmentationDataset(data_root, scheme, "train", transform=transform,
-                                           seed=seed)  # fmt: skip
+        self.samples = SegmentationDataset(
+            data_root, scheme, "train", transform=transform, seed=seed
+        )
         self.ignore = self.samples.scheme.ignore_index
         self.ignore_index = WIDE_IGNORE_INDEX if classes > 255 else self.ignore  # of labels out
         self.classes, self.pipeline = classes, pipeline
@@ -151,3 +153,39 @@ def time_steps(
             compute_times.append(time.perf_counter() - loaded)
     data_s, compute_s = statistics.median(data_times), statistics.median(compute_times)
     return StepTime(classes, pipeline, batch_size, tuple(crop), data_s, compute_s, steps)
+
+
+def training_speed(
+    model_name: str,
+    classes=(3, 40, 894),
+    crop=(256, 256),
+    batch_size: int = 4,
+    steps: int = 2,
+    say: Callable[[str], None] = lambda line: None,
+) -> list[dict]:
+    """Training images/s (data and compute, integer labels) at each class count, on
+    rendered rooms; the class count changes only the last layer and the loss."""
+    from indoorseg.data.synthetic.folder import synthesize  # only when asked for
+
+    runtime = make_runtime("auto", amp="off", channels_last="off")
+    rows = []
+    with tempfile.TemporaryDirectory(prefix="indoorseg-bench-train-") as tmp:
+        root = synthesize(Path(tmp) / "rooms", 8, size=(256, 320), seed=0, workers=1)
+        for count in classes:
+            step = time_steps(
+                root, model_name, count, "integer", runtime, batch_size, tuple(crop), steps
+            )
+            per_s = batch_size / (step.data_s + step.compute_s)
+            say(f"training {count} classes: {per_s:.2f} images/s")
+            rows.append(
+                {
+                    "classes": count,
+                    "images_per_s": per_s,
+                    "data_s": step.data_s,
+                    "compute_s": step.compute_s,
+                    "batch_size": batch_size,
+                    "crop": list(crop),
+                    "device": str(runtime.device),
+                }
+            )
+    return rows

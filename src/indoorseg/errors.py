@@ -90,8 +90,10 @@ class TrainingDiverged(IndoorsegError):
 
     def __init__(self, run_dir, epoch: int, step: int, loss: float, last: Path) -> None:
         kept = f"{last} is the last good state" if last.exists() else "no checkpoint was kept"
-        super().__init__(f"{run_dir}: training diverged in epoch {epoch + 1} at step {step} "
-                         f"(loss {loss}); {kept}; a lower optim.lr usually helps")  # fmt: skip
+        super().__init__(
+            f"{run_dir}: training diverged in epoch {epoch + 1} at step {step} "
+            f"(loss {loss}); {kept}; a lower optim.lr usually helps"
+        )
         self.run_dir, self.epoch, self.step = run_dir, epoch, step
 
 

@@ -33,12 +33,12 @@ from indoorseg.data.dataset import SegmentationDataset
 from indoorseg.data.prepared import read_info
 from indoorseg.distributed import device_name, gather_in_order, shard, start, sum_across, world
 from indoorseg.errors import UsageError
-from indoorseg.inference import LoadedModel, check_scales, load_model, predictions
+from indoorseg.inference import ModelCard, Segmenter, check_scales
 from indoorseg.metrics import ConfusionMatrix, PaperScores, summarize
 from indoorseg.progress import Reporter
 from indoorseg.reports import check_report_dir, write_report
 from indoorseg.runlog import read_run_info
-from indoorseg.runtime import Runtime, make_runtime
+from indoorseg.runtime import make_runtime
 
 Pairs = Iterable[tuple[torch.Tensor, torch.Tensor]]  # (label, predicted ids), (B, H, W) each
 UNSCORED = "(unscored)"
@@ -164,8 +164,8 @@ class Scoring:
         return name + (f"-to-{scheme}" if self.collapse_to else "")
 
 
-def evaluate_checkpoint(
-    checkpoint: str | Path,
+def evaluate_model(
+    model: str | Path,
     data_root: str | Path,
     split: str = "test",
     *,
@@ -175,65 +175,80 @@ def evaluate_checkpoint(
     top_left_crop: bool = False,
     regions: bool = False,
     scales: tuple[float, ...] = (1.0,),
+    backend: str = "auto",
     device: str = "auto",
     out_dir: str | Path | None = None,
     reporter: Reporter | None = None,
     workers: int = 2,
 ) -> dict:
-    """Score a checkpoint (a file, or a run folder's best) on a prepared folder; write the
-    report to ``out_dir`` (default: ``results_dir``, keyed by what was scored).
+    """Score any model ``predict`` takes (a run folder, a checkpoint, an exported ``.onnx``,
+    int8 included) on a prepared folder; write the report to ``out_dir`` (default:
+    ``results_dir``, keyed by what was scored).
 
-    The scoring arguments are those of ``Scoring``; ``workers`` load the images. Returns
-    what was scored, ``metrics``
-    (for the standard protocol the confusion matrix too) and ``out_dir``, which holds
-    ``metrics.json``, ``metrics.md`` (and ``confusion.png``).
+    The scoring arguments are those of ``Scoring``; ``backend`` and ``device`` those of
+    ``Segmenter.load`` (``auto``: torch for checkpoints, on CUDA when there is one,
+    onnxruntime for ``.onnx`` files); ``workers`` load the images. Returns what was scored,
+    ``metrics`` (for the standard protocol the confusion matrix too) and ``out_dir``, which
+    holds ``metrics.json``, ``metrics.md`` (and ``confusion.png``).
     """
     scoring = Scoring(split, split_set, protocol, collapse_to, top_left_crop, regions, scales)
-    runtime = make_runtime(device_name(device), "auto", "auto")
-    start(runtime.device)  # under torchrun, each process scores a share of the images
-    loaded = load_model(checkpoint, runtime)
-    out = Path(out_dir) if out_dir else default_out_dir(loaded, data_root, scoring)
+    device = device_name(device)
+    start(make_runtime(device).device)  # under torchrun, each process scores a share
+    if backend == "auto":  # the reference of each kind of file, not benchmark's fastest
+        backend = "onnxruntime" if Path(model).suffix == ".onnx" else "torch"
+    # whole images at full resolution, however large (the standard protocol)
+    segmenter = Segmenter.load(
+        model, backend, device, max_side=None, regions=regions, scales=scales
+    )
+    out = Path(out_dir) if out_dir else default_out_dir(segmenter, data_root, scoring)
     check_report_dir(out)  # before minutes of predictions, not after
-    result = score_model(loaded, data_root, scoring, runtime, reporter, workers)
+    result = score_segmenter(segmenter, data_root, scoring, reporter, workers)
     if world().main:
         write_report(result, out)
     return {**result, "out_dir": str(out)}
 
 
-def default_out_dir(loaded: LoadedModel, data_root: str | Path, scoring: Scoring) -> Path:
+def default_out_dir(segmenter: Segmenter, data_root: str | Path, scoring: Scoring) -> Path:
     """``results_dir`` of this scoring: named after the scheme scored, and after the split
     set when it is not the one the model's split set (or the dataset's default) gives."""
     info = read_info(data_root)
-    default = loaded.record.train_data.get("split_set") or info.default_split_set
+    card = segmenter.card
+    default = card.train_data.get("split_set") or info.default_split_set
     collapsed = scoring.collapse_to and load_scheme(scoring.collapse_to, info.space())
-    name = scoring.name(default, collapsed.name if collapsed else loaded.record.scheme.name)
-    return results_dir(loaded.path.parent, data_root, name)
+    name = scoring.name(default, collapsed.name if collapsed else card.scheme.name)
+    if segmenter.backend_name != ("onnxruntime" if card.path.suffix == ".onnx" else "torch"):
+        name += f"-{segmenter.backend_name}"  # not the reference backend: kept apart
+    return results_dir(results_home(card.path), data_root, name)
 
 
-def score_model(
-    loaded: LoadedModel,
+def results_home(model_path: Path) -> Path:
+    """Where a model's results go: its run folder for a checkpoint, ``eval/STEM`` beside an
+    ``.onnx`` file."""
+    if model_path.suffix == ".onnx":
+        return model_path.parent / "eval" / model_path.stem
+    return model_path.parent
+
+
+def score_segmenter(
+    segmenter: Segmenter,
     data_root: str | Path,
     scoring: Scoring,
-    runtime: Runtime,
     reporter: Reporter | None = None,
     workers: int = 2,
 ) -> dict:
-    """Predict on every image of the split and score the predictions."""
+    """Predict on every image of the split (this process's share under torchrun) and score
+    the predictions."""
     reporter = reporter if reporter and world().main else Reporter(enabled=False)
-    record, s = loaded.record, scoring
+    card, s = segmenter.card, scoring
     space = read_info(data_root).space()
-    scheme = load_scheme(s.collapse_to, space) if s.collapse_to else record.scheme
-    table = collapse_lookup(record.scheme, scheme, space) if s.collapse_to else None
-    split_set = s.split_set or record.train_data.get("split_set")
-    dataset = SegmentationDataset(
-        data_root, scheme, s.split, split_set, normalization=record.normalization
-    )
+    scheme = load_scheme(s.collapse_to, space) if s.collapse_to else card.scheme
+    table = collapse_lookup(card.scheme, scheme, space) if s.collapse_to else None
+    split_set = s.split_set or card.train_data.get("split_set")
+    dataset = SegmentationDataset(data_root, scheme, s.split, split_set, normalization=None)
     share = Subset(dataset, shard(len(dataset)))  # all of it in a single process
     loader = DataLoader(share, batch_size=1, num_workers=workers)  # whole images, any size
-    crop = tuple(record.train_data["crop"]) if s.top_left_crop else None
-    vote = record.normalization if s.regions else None
-    pairs = predictions(loaded.model, loader, runtime, crop, vote, s.scales)
-    pairs = collapsed(pairs, table)
+    crop = training_crop(card) if s.top_left_crop else None
+    pairs = collapsed(labelled_predictions(segmenter, loader, crop), table)
     with reporter.task(f"evaluate {s.split} ({s.protocol})", len(loader)) as advance:
         scores = SCORERS[s.protocol](pairs, scheme, on_step=lambda: advance(), across=True)
     return {
@@ -241,9 +256,11 @@ def score_model(
         "split": s.split,
         "split_set": dataset.split_set,
         "images": len(dataset),
-        "checkpoint": str(record.path),
-        "model": record.spec.name,
-        "trained_scheme": record.scheme.name,
+        "model_file": str(card.path),
+        "model": card.model.get("name"),
+        "backend": segmenter.backend_name,
+        "precision": segmenter.precision,
+        "trained_scheme": card.scheme.name,
         "scheme": scheme.name,
         "collapsed": table is not None,
         "top_left_crop": list(crop) if crop else None,
@@ -252,6 +269,34 @@ def score_model(
         "dataset": str(data_root),
         **scores,
     }
+
+
+def training_crop(card: ModelCard) -> tuple[int, int]:
+    """The (h, w) crop a model was trained on (the paper protocol scores its top-left)."""
+    crop = card.train_data.get("crop")
+    if not crop:
+        raise UsageError(
+            f"{card.path}: the model file does not record its training crop",
+            {"top_left_crop": False},
+        )
+    return int(crop[0]), int(crop[1])
+
+
+def labelled_predictions(
+    segmenter: Segmenter, loader: DataLoader, crop: tuple[int, int] | None = None
+) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+    """``(label, predicted ids)`` of each whole image of a loader of raw (uint8) images,
+    one at a time, on the CPU; ``crop``: only the top-left (h, w) of each image (the paper's
+    test script).
+
+    Shape: loader items (1, H, W, 3) uint8, (1, H, W) -> label, pred (1, H, W) int64.
+    """
+    for image, label in loader:
+        image = image[0].numpy()
+        if crop is not None:
+            image, label = image[: crop[0], : crop[1]], label[..., : crop[0], : crop[1]]
+        pred = segmenter.predict(image)
+        yield label, torch.from_numpy(pred.astype(np.int64))[None]
 
 
 def dataset_key(data_root: str | Path) -> str:

@@ -4,12 +4,16 @@ from __future__ import annotations
 
 import glob
 import hashlib
+import json
 import os
 import shutil
 import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
+
+from indoorseg.errors import IndoorsegError
 
 
 def current_umask() -> int:
@@ -116,3 +120,47 @@ def sha256_file(path: str | Path, chunk_size: int = 1 << 20) -> str:
         while chunk := fh.read(chunk_size):
             hasher.update(chunk)
     return hasher.hexdigest()
+
+
+@dataclass(frozen=True)
+class JsonFormat:
+    """A kind of versioned JSON document, ``{"format": name, "version": version, ...}``: the
+    one way such files (checkpoint metadata, ``dataset.json``, a model's ONNX metadata) are
+    stamped, written and checked. ``error``: the exception a bad document raises."""
+
+    name: str
+    version: int
+    error: type[IndoorsegError]
+
+    def stamp(self, payload: dict) -> dict:
+        """``payload`` with the format and version first."""
+        return {"format": self.name, "version": self.version, **payload}
+
+    def write(self, path: str | Path, payload: dict) -> None:
+        """Write the stamped payload as a JSON file, atomically."""
+        atomic_write_text(path, json.dumps(self.stamp(payload), indent=1))
+
+    def loads(self, text: str, where: str | Path) -> dict:
+        """The document in ``text`` (from ``where``, for messages), checked: a JSON object
+        of this format and version."""
+        try:
+            raw = json.loads(text)
+        except json.JSONDecodeError as err:
+            raise self.error(f"{where}: not valid JSON ({err})") from None
+        if not isinstance(raw, dict):
+            raise self.error(f"{where}: expected a JSON object, got {type(raw).__name__}")
+        if raw.get("format") != self.name:
+            raise self.error(f"{where}: not an {self.name} document (format {raw.get('format')!r})")
+        if raw.get("version") != self.version:
+            raise self.error(
+                f"{where}: {self.name} version {raw.get('version')}, this indoorseg reads "
+                f"version {self.version}"
+            )
+        return raw
+
+    def read(self, path: str | Path) -> dict:
+        """The checked document of a JSON file."""
+        path = Path(path)
+        if not path.is_file():
+            raise self.error(f"{path}: not found")
+        return self.loads(path.read_text(), path)

@@ -227,9 +227,11 @@ def read_state_dict(path: str | Path) -> dict[str, torch.Tensor]:
         state = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as err:
         if "weights_only" in str(err):  # torch's advice to unpickle code must not reach users
-            raise ModelError(f"{path}: holds Python objects besides tensors, which indoorseg "
-                             "never unpickles (it could run code); save a plain state dict "
-                             "of tensors, or .safetensors") from None  # fmt: skip
+            raise ModelError(
+                f"{path}: holds Python objects besides tensors, which indoorseg "
+                "never unpickles (it could run code); save a plain state dict "
+                "of tensors, or .safetensors"
+            ) from None
         raise ModelError(f"{path}: not a readable torch state dict ({err})") from None
     if isinstance(state, dict) and "state_dict" in state and isinstance(state["state_dict"], dict):
         state = state["state_dict"]

@@ -38,7 +38,7 @@ def markdown_table(result: dict) -> str:
             f"; network run at scales {result['scales']}"
             if result.get("scales", [1]) != [1]
             else ""
-        ),  # fmt: skip
+        ),
         "",
         "| metric | value |",
         "| --- | --- |",

@@ -7,11 +7,9 @@ and evaluation loops read the same on every device.
 from __future__ import annotations
 
 import contextlib
-import platform
 import signal
 from collections.abc import Iterator
 from dataclasses import dataclass
-from pathlib import Path
 
 import torch
 from torch import nn
@@ -111,18 +109,17 @@ class StopFlag:
 def describe_machine(device: str = "auto") -> dict:
     """What figures were measured on: the device, the CPU and its widest vector extension,
     the core count and the torch version."""
+    from indoorseg.machine import cpu_info
+
     dev = make_runtime(device).device
-    cpu, flags = platform.processor() or platform.machine(), set()
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-            elif line.startswith("flags"):
-                flags = set(line.split(":", 1)[1].split())
-    except OSError:  # not Linux
-        pass
+    cpu, flags = cpu_info()
     vector = next((f for f in ("avx512_bf16", "avx512f", "avx2", "neon") if f in flags), None)
     gpu = torch.cuda.get_device_name(dev) if dev.type == "cuda" else None
-    return {"device": str(dev), "gpu": gpu, "cpu": cpu, "vector_extension": vector,
-            "cpu_cores": available_cpus(),
-            "torch": torch.__version__}  # fmt: skip
+    return {
+        "device": str(dev),
+        "gpu": gpu,
+        "cpu": cpu,
+        "vector_extension": vector,
+        "cpu_cores": available_cpus(),
+        "torch": torch.__version__,
+    }

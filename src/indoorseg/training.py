@@ -20,6 +20,7 @@ from indoorseg.checkpoint import LAST, TrainState
 from indoorseg.classes import Scheme
 from indoorseg.config import Config, check_config
 from indoorseg.data.dataset import EpochSampler, SegmentationDataset, TrainTransform
+from indoorseg.data.prepared import read_info
 from indoorseg.distributed import device_name, local_batch, shard, world
 from indoorseg.distributed import start as start_processes
 from indoorseg.engine import Loaders, fit
@@ -58,7 +59,9 @@ def make_loaders(config: Config, data_root: Path, runtime: Runtime) -> Loaders:
     train_set = SegmentationDataset(
         data_root, d.scheme, d.train_split, d.split_set, transform, seed=config.train.seed
     )
-    val_set = SegmentationDataset(data_root, train_set.scheme, d.val_split, d.split_set)
+    val_set = SegmentationDataset(  # raw images: validation scores them as evaluate does
+        data_root, train_set.scheme, d.val_split, d.split_set, normalization=None
+    )
     if len(train_set) < d.batch_size:
         raise ConfigError(
             f"{data_root}: split {d.train_split!r} has {len(train_set)} images, fewer than "
@@ -71,10 +74,12 @@ def make_loaders(config: Config, data_root: Path, runtime: Runtime) -> Loaders:
         # The loader's own generator: worker seeds must not draw from the global RNG.
         generator=torch.Generator().manual_seed(config.train.seed),
     )
-    sampler = EpochSampler(len(train_set), seed=config.train.seed, batch=batch,
-                           rank=here.rank, world=here.size)  # fmt: skip
-    train_loader = DataLoader(train_set, batch_size=batch, sampler=sampler, drop_last=True,
-                              **common)  # fmt: skip
+    sampler = EpochSampler(
+        len(train_set), seed=config.train.seed, batch=batch, rank=here.rank, world=here.size
+    )
+    train_loader = DataLoader(
+        train_set, batch_size=batch, sampler=sampler, drop_last=True, **common
+    )
     # Whole images one at a time (a folder may hold images of different sizes); each
     # process validates its share and the confusion matrices are summed.
     val_share = Subset(val_set, shard(len(val_set)))
@@ -118,10 +123,13 @@ def train(
     data_root = check_data_root(data_root)
     if not resume and (run_dir / LAST).exists():
         raise ConfigError(f"{run_dir}: already holds a run", {"resume": True, "run_dir": None})
+    if resume:
+        check_same_rooms(run_dir, data_root)
     torch.manual_seed(config.train.seed)
     with deterministic(config.train.deterministic), unfinished_removed(run_dir, resume, here.main):
-        runtime = make_runtime(device_name(config.train.device), config.train.amp,
-                               config.train.channels_last)  # fmt: skip
+        runtime = make_runtime(
+            device_name(config.train.device), config.train.amp, config.train.channels_last
+        )
         start_processes(runtime.device)
         loaders = make_loaders(config, data_root, runtime)
         scheme = loaders.train.dataset.scheme
@@ -129,7 +137,7 @@ def train(
         start = state.restore(run_dir / LAST) if resume else (0, 0)
         distribute(state, runtime)
         if here.main:
-            info = {"data": str(data_root.resolve()), **(run_info or {})}
+            info = {"data": str(data_root.resolve()), **rooms_of(data_root), **(run_info or {})}
             record_run(run_dir, config, info, resume)
         reporter.note(
             (f"{here.size} processes, " if here.distributed else "")
@@ -148,8 +156,10 @@ def distribute(state: TrainState, runtime: Runtime) -> None:
         return
     if state.config.train.sync_bn:
         if runtime.device.type != "cuda":
-            raise ConfigError("train.sync_bn needs CUDA (PyTorch synchronises batch norm on "
-                              "GPUs only)", {"train.sync_bn": False})  # fmt: skip
+            raise ConfigError(
+                "train.sync_bn needs CUDA (PyTorch synchronises batch norm on GPUs only)",
+                {"train.sync_bn": False},
+            )
         state.model = nn.SyncBatchNorm.convert_sync_batchnorm(state.model)  # same parameters
     ids = [runtime.device.index] if runtime.device.type == "cuda" else None
     state.wrapped = nn.parallel.DistributedDataParallel(state.model, device_ids=ids)
@@ -194,6 +204,26 @@ def resume_run(
     if data_root is None:
         raise ConfigError(f"{run_dir}: no run.json saying which dataset", {"data_root": ...})
     return train(config, data_root, run_dir, resume=True, reporter=reporter)
+
+
+def rooms_of(data_root: Path) -> dict:
+    """``{"rooms": GENERATOR}`` of a folder of synthetic rooms, recorded in ``run.json``;
+    ``{}`` for other datasets."""
+    made = read_info(data_root).extra.get("generator")
+    return {"rooms": made} if made else {}
+
+
+def check_same_rooms(run_dir: Path, data_root: str | Path) -> None:
+    """Refuse to go on with a run on synthetic rooms of another generator than the ones it
+    was trained on (a run that recorded none was trained before the rooms were versioned)."""
+    made = rooms_of(Path(data_root)).get("rooms")
+    trained = read_run_info(run_dir).get("rooms", "rooms of an unrecorded generator")
+    if made is not None and trained != made:
+        raise ConfigError(
+            f"{run_dir}: trained on {trained}, but {data_root} holds rooms of {made}; the "
+            "run is not reused: delete it to train it again",
+            {"run_dir": None},
+        )
 
 
 def check_data_root(data_root: str | Path) -> Path:

@@ -13,7 +13,13 @@ import typer
 from rich.console import Console
 from rich.markup import escape
 
-from indoorseg.errors import IndoorsegError, TrainingInterrupted, describe_fix, python_words
+from indoorseg.errors import (
+    IndoorsegError,
+    TrainingInterrupted,
+    UsageError,
+    describe_fix,
+    python_words,
+)
 from indoorseg.progress import Reporter
 
 app = typer.Typer(
@@ -30,6 +36,12 @@ RegionsOption = Annotated[
 ]
 ScalesOption = Annotated[
     str, typer.Option(help="Sizes to run the network at, e.g. 1,0.5; averaged.")
+]
+BackendOption = Annotated[
+    str,
+    typer.Option(
+        help="auto, or a backend of 'indoorseg backends' (torch, onnxruntime, openvino...)."
+    ),
 ]
 
 
@@ -105,8 +117,11 @@ def friendly(func: Callable | None = None, *, templates: dict[str, str] | None =
                 fail(os_message(e))
             if isinstance(e, ValueError):
                 fail(unwrap_worker(str(e)))
-            fail(f"internal error: {type(e).__name__}: {unwrap_worker(str(e))} (a bug: run again "
-                 f"with {DEBUG_ENV}=1 for the traceback and report it)", code=1)  # fmt: skip
+            fail(
+                f"internal error: {type(e).__name__}: {unwrap_worker(str(e))} (a bug: run again "
+                f"with {DEBUG_ENV}=1 for the traceback and report it)",
+                code=1,
+            )
 
     signature = inspect.signature(func, eval_str=True)  # Typer reads the Annotated options
     context = inspect.Parameter("ctx", inspect.Parameter.KEYWORD_ONLY, annotation=typer.Context)
@@ -139,6 +154,21 @@ def os_message(e: OSError) -> str:
     text = e.strerror or str(e)
     files = [f for f in (e.filename, e.filename2) if f is not None]
     return f"{files[-1]}: {text}" if files else unwrap_worker(text)
+
+
+def parse_size(text: str) -> tuple[int, int]:
+    """``"240x320"`` -> ``(240, 320)``: HEIGHTxWIDTH in pixels, both positive.
+
+    Raises:
+        UsageError: the text is not of that form.
+    """
+    parts = text.strip().lower().replace("×", "x").split("x")
+    if len(parts) != 2 or not all(p.strip().isdigit() for p in parts):
+        raise UsageError(f"size {text!r}: expected HEIGHTxWIDTH in pixels, e.g. 240x320")
+    height, width = (int(p) for p in parts)
+    if height < 1 or width < 1:
+        raise UsageError(f"size {text!r}: height and width must be positive")
+    return height, width
 
 
 def fail(message: str, code: int = 2) -> None:

@@ -9,7 +9,7 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
-from indoorseg.cli.common import app, err, friendly, out, reporter
+from indoorseg.cli.common import app, err, friendly, out, parse_size, reporter
 from indoorseg.errors import UsageError
 
 data_app = typer.Typer(help="Get, prepare, synthesize and inspect datasets.", no_args_is_help=True)
@@ -60,13 +60,20 @@ def prepare(
 
     check_dataset_name(dataset)
     with reporter().task("prepare nyuv2", None) as advance:
-        result = prepare_nyuv2(mat, meta, out_dir, val_size=val_size, seed=seed, force=force,
-                               progress=lambda done, total: advance())  # fmt: skip
+        result = prepare_nyuv2(
+            mat,
+            meta,
+            out_dir,
+            val_size=val_size,
+            seed=seed,
+            force=force,
+            progress=lambda done, total: advance(),
+        )
     out.print(str(result) if result else f"{out_dir}: already prepared (use --force to rewrite)")
 
 
 @data_app.command("synth")
-@friendly
+@friendly(templates={"out": "another --out"})
 def synth(
     out_dir: Annotated[Path, typer.Option("--out", help="Prepared dataset folder to write.")],
     n: Annotated[int, typer.Option("--n", help="Number of rooms.")] = 200,
@@ -78,20 +85,29 @@ def synth(
     ] = None,
 ):
     """Render procedural indoor rooms (nyu40 labels, depth) as a prepared folder."""
-    from indoorseg.data.synthetic import parse_size, synthesize
+    from indoorseg.data.synthetic import synthesize
 
     with reporter().task("synthesize rooms", n) as advance:
-        result = synthesize(out_dir, n, parse_size(size), seed=seed, force=force,
-                            progress=lambda done, total: advance(), workers=workers)  # fmt: skip
+        result = synthesize(
+            out_dir,
+            n,
+            parse_size(size),
+            seed=seed,
+            force=force,
+            progress=lambda done, total: advance(),
+            workers=workers,
+        )
     if result:
         from indoorseg.data.prepared import read_info
 
         counts = read_info(result).counts["default"]
         empty = [split for split, count in counts.items() if count == 0]
         if empty:
-            err.print(f"note: {' and '.join(empty)} {'is' if len(empty) == 1 else 'are'} empty "
-                      f"at --n {n} ({counts}): training cannot validate and evaluate has no "
-                      "test images; use --n 10 or more")  # fmt: skip
+            err.print(
+                f"note: {' and '.join(empty)} {'is' if len(empty) == 1 else 'are'} empty "
+                f"at --n {n} ({counts}): training cannot validate and evaluate has no "
+                "test images; use --n 10 or more"
+            )
     out.print(str(result) if result else f"{out_dir}: already exists (use --force to rewrite)")
 
 
@@ -107,11 +123,19 @@ def import_(
     force: Annotated[bool, typer.Option(help="Rewrite an existing folder.")] = False,
 ):
     """Turn plain folders of images and label PNGs (matched by name) into a prepared folder."""
-    from indoorseg.data.folders import import_folders
+    from indoorseg.data.plain_folders import import_folders
 
     with reporter().task("import images", None) as advance:
-        result = import_folders(rgb, labels, out_dir, space=space, depth_dir=depth, split=split,
-                                force=force, progress=lambda done, total: advance())  # fmt: skip
+        result = import_folders(
+            rgb,
+            labels,
+            out_dir,
+            space=space,
+            depth_dir=depth,
+            split=split,
+            force=force,
+            progress=lambda done, total: advance(),
+        )
     out.print(str(result) if result else f"{out_dir}: already exists (use --force to rewrite)")
 
 

@@ -9,6 +9,7 @@ from typing import Annotated
 import typer
 
 from indoorseg.cli.common import (
+    BackendOption,
     RegionsOption,
     ScalesOption,
     app,
@@ -16,6 +17,7 @@ from indoorseg.cli.common import (
     fail,
     friendly,
     out,
+    parse_size,
     reporter,
 )
 
@@ -26,18 +28,15 @@ def predict(
     model: Annotated[Path, typer.Argument(help="Run folder, checkpoint or exported .onnx.")],
     inputs: Annotated[list[str], typer.Argument(help="Images, folders, globs or videos.")],
     out_dir: Annotated[Path, typer.Option("--out", help="Folder for the masks.")],
-    backend: Annotated[
-        str, typer.Option(help="auto (fastest measured here), torch, onnxruntime or openvino.")
-    ] = "auto",
+    backend: BackendOption = "auto",
     device: Annotated[str, typer.Option(help="cpu or cuda (torch, onnxruntime).")] = "cpu",
     regions: RegionsOption = False,
     scales: ScalesOption = "1",
 ):
     """Label PNG, colour mask, overlay and JSON summary per image; an overlay video per video."""
-    from indoorseg.deploy.images import expand_inputs
     from indoorseg.deploy.predict import predict_sources
-    from indoorseg.deploy.segmenter import Segmenter
-    from indoorseg.inference import parse_scales
+    from indoorseg.deploy.sources import expand_inputs
+    from indoorseg.inference import Segmenter, parse_scales
 
     chosen = parse_scales(scales)  # before reading any input
     sources, problems = expand_inputs(inputs)
@@ -47,8 +46,8 @@ def predict(
         summary = predict_sources(seg, sources, out_dir, lambda name, done, total: advance())
     for line in problems + list(summary.failed.values()):  # each names its file
         err.print(f"[red]skipped[/red] {line}", highlight=False)
-    out.print(f"{len(summary.written)} of {len(sources) + len(problems)} inputs predicted "
-              f"with {seg.backend_name} into {out_dir}")  # fmt: skip
+    done, given = len(summary.written), len(sources) + len(problems)
+    out.print(f"{done} of {given} inputs predicted with {seg.backend_name} into {out_dir}")
     if problems or summary.failed:
         raise typer.Exit(1)
 
@@ -75,17 +74,42 @@ def export(
     ] = None,
 ):
     """Write an ONNX file with its classes and normalisation inside, checked against PyTorch."""
-    from indoorseg.data.synthetic import parse_size
     from indoorseg.deploy.export import export as run_export
 
     result = run_export(
-        model, out_path, dynamic=dynamic, size=parse_size(size), check=check, int8=int8,
-        calib=calib, eval_data=eval_data, eval_split=eval_split, max_drop=max_drop,
-        allow_drop=allow_drop, say=err.print,
-    )  # fmt: skip
+        model,
+        out_path,
+        dynamic=dynamic,
+        size=parse_size(size),
+        check=check,
+        int8=int8,
+        calib=calib,
+        eval_data=eval_data,
+        eval_split=eval_split,
+        max_drop=max_drop,
+        allow_drop=allow_drop,
+        say=err.print,
+    )
     for note in result.notes:
         err.print(note)
     out.print(json.dumps(result.to_dict(), indent=1))
+
+
+@app.command("backends")
+@friendly
+def backends():
+    """List the backends a model can run on, and whether each can run here."""
+    from rich.table import Table
+
+    from indoorseg.backends import BACKENDS, Options
+
+    table = Table(title="backends")
+    for column in ("name", "runs", "what", "here"):
+        table.add_column(column)
+    for kind in BACKENDS.values():
+        runs = ".onnx files and checkpoints" if kind.runs_onnx else "checkpoints"
+        table.add_row(kind.name, runs, kind.help, kind.missing(Options()) or "yes")
+    out.print(table)
 
 
 @app.command("benchmark")
@@ -102,10 +126,7 @@ def benchmark(
     calib: Annotated[Path | None, typer.Option(help="int8 calibration images.")] = None,
     baseline: Annotated[
         str | None,
-        typer.Option(
-            help="Also time this model (name, run or checkpoint) on torch eager fp32 "
-            "and give every row's speed-up over it."
-        ),  # fmt: skip
+        typer.Option(help="Also time this model (name, run or checkpoint) on torch fp32."),
     ] = None,
     train: Annotated[
         bool, typer.Option(help="Also training images/s at 3, 40, 894 classes.")
@@ -116,15 +137,23 @@ def benchmark(
     md_path: Annotated[Path | None, typer.Option("--md", help="Write the table here.")] = None,
 ):
     """Latency and images/s per backend, against the model's FLOPs and the machine's peak."""
-    from indoorseg.data.synthetic import parse_size
-    from indoorseg.deploy.benchmark import ALL, markdown, training_speed
+    from indoorseg.deploy.benchmark import ALL, markdown
     from indoorseg.deploy.benchmark import benchmark as run_benchmark
+    from indoorseg.epoch_time import training_speed
     from indoorseg.files import atomic_write_text
 
     if runs < 1:
         fail(f"--runs must be at least 1, got {runs}")
-    result = run_benchmark(model, parse_size(size), runs, backends=tuple(backend or ALL),
-                           calib=calib, baseline=baseline, say=err.print)  # fmt: skip
+    backends = tuple(backend or ALL)
+    result = run_benchmark(
+        model,
+        parse_size(size),
+        runs,
+        backends=backends,
+        calib=calib,
+        baseline=baseline,
+        say=err.print,
+    )
     if train:
         result["training"] = training_speed(result["model"]["name"], say=err.print)
     table = markdown(result)

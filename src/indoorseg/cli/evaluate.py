@@ -1,4 +1,4 @@
-"""``indoorseg evaluate``: score a run on a split, either protocol, maybe collapsed."""
+"""``indoorseg evaluate``: score any model on a split, either protocol, maybe collapsed."""
 
 from __future__ import annotations
 
@@ -8,13 +8,21 @@ from typing import Annotated
 
 import typer
 
-from indoorseg.cli.common import RegionsOption, ScalesOption, app, fail, friendly, out, reporter
+from indoorseg.cli.common import (
+    RegionsOption,
+    ScalesOption,
+    app,
+    fail,
+    friendly,
+    out,
+    reporter,
+)
 
 
 @app.command("evaluate")
 @friendly
 def evaluate(
-    run: Annotated[Path, typer.Argument(help="Run folder or checkpoint file.")],
+    model: Annotated[Path, typer.Argument(help="Run folder, checkpoint or exported .onnx.")],
     data: Annotated[Path, typer.Option(help="Prepared dataset folder.")],
     split: Annotated[str, typer.Option(help="Split to score.")] = "test",
     split_set: Annotated[str | None, typer.Option(help="Split set (official, paper...).")] = None,
@@ -32,22 +40,26 @@ def evaluate(
     json_path: Annotated[
         Path | None, typer.Option("--json", help="Also write the results here.")
     ] = None,
+    backend: Annotated[
+        str,
+        typer.Option(help="auto (torch for checkpoints, onnxruntime for .onnx), or a backend."),
+    ] = "auto",
     device: Annotated[str, typer.Option(help="auto, cpu, cuda")] = "auto",
 ):
     """Score a trained model: metrics.json, metrics.md and confusion.png."""
     from indoorseg.distributed import world
-    from indoorseg.evaluation import evaluate_checkpoint
+    from indoorseg.evaluation import evaluate_model
     from indoorseg.files import atomic_write_text
     from indoorseg.inference import parse_scales
     from indoorseg.reports import markdown_table
 
     if json_path is not None and json_path.is_dir():
         fail(f"{json_path}: is a folder; --json needs a file name")
-    result = evaluate_checkpoint(
-        run, data, split, split_set=split_set, protocol=protocol, collapse_to=collapse_to,
-        top_left_crop=top_left_crop, regions=regions, scales=parse_scales(scales),
-        device=device, reporter=reporter(),
-    )  # fmt: skip
+    scoring = dict(split_set=split_set, protocol=protocol, collapse_to=collapse_to)
+    scoring |= dict(top_left_crop=top_left_crop, regions=regions, scales=parse_scales(scales))
+    result = evaluate_model(
+        model, data, split, backend=backend, device=device, reporter=reporter(), **scoring
+    )
     if not world().main:  # under torchrun, one process writes and speaks
         return
     if json_path:

@@ -11,7 +11,7 @@ from indoorseg.cli.common import app, friendly, out, reporter
 
 
 @app.command("reproduce")
-@friendly(templates={"data": "--data DIR"})
+@friendly(templates={"data": "--data DIR", "out": "another --out (or delete {out_dir})"})
 def reproduce(
     out_dir: Annotated[Path, typer.Option("--out", help="Report folder (runs inside).")],
     budget: Annotated[str, typer.Option(help="smoke, quick (synthetic) or paper (NYU).")] = "quick",

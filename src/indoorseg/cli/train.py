@@ -38,7 +38,8 @@ def train(
         if config is None or data is None or run_dir is None:
             raise UsageError("train needs --config, --data and --out (or --resume RUN_DIR)")
         info = {"recipe": str(config), "overrides": overrides or []}
-        summary = train(load_recipe(config, overrides), data, run_dir, reporter=reporter(),
-                        run_info=info)  # fmt: skip
+        summary = train(
+            load_recipe(config, overrides), data, run_dir, reporter=reporter(), run_info=info
+        )
     if world().main:  # under torchrun, one process speaks
         out.print(json.dumps(summary, indent=1))

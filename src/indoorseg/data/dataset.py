@@ -18,10 +18,8 @@ from PIL import Image
 from torch.utils.data import Dataset, Sampler
 
 from indoorseg.classes import Scheme, load_scheme
-from indoorseg.data.prepared import DatasetError, read_info, read_label_png, read_rgb_png
-
-IMAGENET_MEAN = (0.485, 0.456, 0.406)
-IMAGENET_STD = (0.229, 0.224, 0.225)
+from indoorseg.data.prepared import DatasetError, read_info, read_label_png
+from indoorseg.images import IMAGENET, Normalization, normalize, read_image
 
 
 @dataclass(frozen=True)
@@ -67,12 +65,9 @@ class TrainTransform:
         return image, label
 
 
-def to_tensor(image: np.ndarray, mean=IMAGENET_MEAN, std=IMAGENET_STD) -> torch.Tensor:
-    """(H, W, 3) uint8 -> normalised float (3, H, W)."""
-    x = torch.from_numpy(np.array(image, copy=True)).permute(2, 0, 1).float().div_(255.0)
-    mean_t = torch.tensor(mean).view(3, 1, 1)
-    std_t = torch.tensor(std).view(3, 1, 1)
-    return (x - mean_t) / std_t
+def to_tensor(image: np.ndarray, normalization: Normalization = IMAGENET) -> torch.Tensor:
+    """(H, W, 3) uint8 -> normalised float (3, H, W): the network's input."""
+    return normalize(torch.from_numpy(np.array(image)).permute(2, 0, 1), normalization)
 
 
 class SegmentationDataset(Dataset):
@@ -85,9 +80,11 @@ class SegmentationDataset(Dataset):
         split_set: ``official``, ``paper``... (default: the folder's default).
         transform: a ``TrainTransform``; ``None`` returns whole images (evaluation).
         seed: base of the per-sample augmentation RNG.
-        normalization: (mean, std) per channel, as the model was trained with.
+        normalization: (mean, std) per channel, as the model is trained with; None: the
+            images come as they are, for a ``Segmenter`` to normalise (evaluation).
 
-    Returns per item ``(image, label)``: float (3, H, W) normalised, int64 (H, W).
+    Returns per item ``(image, label)``: float (3, H, W) normalised (or uint8 (H, W, 3) when
+    ``normalization`` is None), int64 (H, W).
     """
 
     def __init__(
@@ -98,7 +95,7 @@ class SegmentationDataset(Dataset):
         split_set: str | None = None,
         transform: TrainTransform | None = None,
         seed: int = 0,
-        normalization: tuple[tuple[float, ...], tuple[float, ...]] = (IMAGENET_MEAN, IMAGENET_STD),
+        normalization: Normalization | None = IMAGENET,
     ) -> None:
         self.root = Path(root)
         self.info = read_info(self.root)
@@ -111,7 +108,7 @@ class SegmentationDataset(Dataset):
             raise DatasetError(f"{self.root}: split {split!r} is empty")
         self.transform = transform
         self.seed = seed
-        self.mean, self.std = normalization
+        self.normalization = normalization
         self.epoch = 0
 
     def set_epoch(self, epoch: int) -> None:
@@ -123,7 +120,7 @@ class SegmentationDataset(Dataset):
 
     def load(self, index: int) -> tuple[np.ndarray, np.ndarray]:
         """The raw image (H, W, 3) uint8 and its label in train ids (H, W)."""
-        image = read_rgb_png(self.root / "rgb" / f"{self.ids[index]}.png")
+        image = read_image(self.root / "rgb" / f"{self.ids[index]}.png", DatasetError)
         label = self.label(index)
         if label.shape != image.shape[:2]:
             raise DatasetError(
@@ -149,7 +146,9 @@ class SegmentationDataset(Dataset):
             rng = np.random.default_rng([self.seed, self.epoch, index])
             image, label = self.transform(image, label, self.scheme.ignore_index, rng)
         target = torch.from_numpy(np.ascontiguousarray(label).astype(np.int64))
-        return to_tensor(image, self.mean, self.std), target
+        if self.normalization is None:
+            return torch.from_numpy(np.array(image)), target
+        return to_tensor(image, self.normalization), target
 
 
 class EpochSampler(Sampler[int]):
@@ -161,8 +160,15 @@ class EpochSampler(Sampler[int]):
     the number of processes, and process ``rank`` takes its ``batch``-sized slice of it.
     """
 
-    def __init__(self, size: int, seed: int = 0, shuffle: bool = True, batch: int = 1,
-                 rank: int = 0, world: int = 1) -> None:  # fmt: skip
+    def __init__(
+        self,
+        size: int,
+        seed: int = 0,
+        shuffle: bool = True,
+        batch: int = 1,
+        rank: int = 0,
+        world: int = 1,
+    ) -> None:
         self.size, self.seed, self.shuffle = size, seed, shuffle
         self.batch, self.rank, self.world = batch, rank, world
         self.epoch, self.start = 0, 0

@@ -9,7 +9,6 @@ is compared, and a model that loses more than ``max_drop`` points is refused.
 
 from __future__ import annotations
 
-import json
 import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
@@ -17,11 +16,11 @@ from pathlib import Path
 
 import numpy as np
 
-from indoorseg.deploy.accuracy import Parity, folder_images, mean_iou, parity, random_images
-from indoorseg.deploy.backends import ModelInfo, OnnxRuntimeBackend, torch_backend
-from indoorseg.deploy.onnx_export import META_KEY, read_onnx_meta, save_proto, write_onnx
-from indoorseg.deploy.segmenter import Segmenter, card_from
-from indoorseg.errors import ExportError, UsageError
+from indoorseg.backends import ModelFile, Options, open_backend, open_model_file
+from indoorseg.deploy.parity import Parity, folder_images, mean_iou, parity, random_images
+from indoorseg.errors import ExportError, InputError, UsageError
+from indoorseg.inference import Segmenter, card_from
+from indoorseg.onnx_file import read_onnx_meta, save_proto, set_meta, write_onnx
 
 MIN_AGREEMENT = 0.999  # fp32 ONNX against PyTorch: share of pixels of the same class
 CALIB_IMAGES = 32
@@ -38,8 +37,13 @@ class ExportResult:
     notes: list[str] = field(default_factory=list)
 
     def to_dict(self) -> dict:
-        return {"path": str(self.path), "parity": self.parity, "int8_parity": self.int8_parity,
-                "mean_iou": self.miou, "notes": self.notes}  # fmt: skip
+        return {
+            "path": str(self.path),
+            "parity": self.parity,
+            "int8_parity": self.int8_parity,
+            "mean_iou": self.miou,
+            "notes": self.notes,
+        }
 
 
 def export(
@@ -68,30 +72,41 @@ def export(
         ExportError: parity below ``MIN_AGREEMENT``, or int8 losing more than ``max_drop``.
     """
     out, size = _checked_args(out, size, int8, calib)
-    backend, info = torch_backend(Path(model_path), "torch", "cpu")
-    torch_seg = Segmenter(backend, card_from(info))
+    model = open_model_file(model_path)
+    if model.is_onnx:
+        raise InputError(f"{model.path}: already an ONNX file; export takes a checkpoint")
+    backend, _ = open_backend(model, "torch", Options("cpu"))
     real_dir = check or calib or eval_data
     real = folder_images(real_dir, 4) if real_dir else []
     result = ExportResult(out)
     with tempfile.TemporaryDirectory(prefix="indoorseg-export-") as tmp:
         fp32 = Path(tmp) / "fp32.onnx"
-        say(f"exporting {info.meta['model']['name']} to ONNX ({'any size' if dynamic else size})")
-        write_onnx(backend.model, fp32, info.meta, size, dynamic)
-        onnx_seg = onnx_segmenter(fp32)
-        # network against network: PyTorch gets the same (resized) input as a fixed-size file
-        torch_seg = Segmenter(backend, replace(torch_seg.card, input_size=onnx_seg.card.input_size))
-        result.parity["random"] = _checked(parity(torch_seg, onnx_seg, random_images(2, size)), say)
-        if real:
-            result.parity["real"] = _checked(parity(torch_seg, onnx_seg, real), say, "real")
+        onnx_seg = export_fp32(model, backend, fp32, (size, dynamic), real, result, say)
         final = fp32
         if int8:
             final = Path(tmp) / "int8.onnx"
             quantize(fp32, final, onnx_seg, folder_images(calib, CALIB_IMAGES), say)
-            check_int8(result, onnx_seg, onnx_segmenter(final), real or random_images(2, size),
-                       (eval_data, eval_split), (max_drop, allow_drop), say)  # fmt: skip
+            checked, data = real or random_images(2, size), (eval_data, eval_split)
+            int8_seg, tolerance = onnx_segmenter(final), (max_drop, allow_drop)
+            check_int8(result, onnx_seg, int8_seg, checked, data, tolerance, say)
         save_proto(_load(final), out)
     say(f"wrote {out}")
     return result
+
+
+def export_fp32(model, backend, path: Path, shape, real, result: ExportResult, say) -> Segmenter:
+    """Write the fp32 ONNX file of a checkpoint's network (``shape`` = (size, dynamic)) and
+    check it against PyTorch on random and ``real`` images; its segmenter."""
+    size, dynamic = shape
+    say(f"exporting {model.meta['model']['name']} to ONNX ({'any size' if dynamic else size})")
+    write_onnx(backend.model, path, model.meta, size, dynamic)
+    onnx_seg = onnx_segmenter(path)
+    # network against network: PyTorch gets the same (resized) input as a fixed-size file
+    torch_seg = Segmenter(backend, replace(onnx_seg.card, path=model.path))
+    result.parity["random"] = _checked(parity(torch_seg, onnx_seg, random_images(2, size)), say)
+    if real:
+        result.parity["real"] = _checked(parity(torch_seg, onnx_seg, real), say, "real")
+    return onnx_seg
 
 
 def _checked_args(out, size, int8: bool, calib) -> tuple[Path, tuple[int, int]]:
@@ -113,7 +128,9 @@ def check_size(size: tuple[int, int]) -> tuple[int, int]:
 
 def onnx_segmenter(path: Path) -> Segmenter:
     """A segmenter on ONNX Runtime for an exported file."""
-    return Segmenter(OnnxRuntimeBackend(path), card_from(ModelInfo(path, read_onnx_meta(path))))
+    model = ModelFile(path, read_onnx_meta(path))
+    backend, _ = open_backend(model, "onnxruntime")
+    return Segmenter(backend, card_from(model.meta, path))
 
 
 def _checked(result: Parity, say, what: str = "random") -> dict:
@@ -140,7 +157,7 @@ def quantize(fp32: Path, out: Path, seg: Segmenter, images: list[np.ndarray], sa
     )
     from onnxruntime.quantization.shape_inference import quant_pre_process
 
-    inputs = iter([seg.network_input(image)[0] for image in images])
+    inputs = iter([seg.network_input(image)[0].numpy() for image in images])
 
     class Reader(CalibrationDataReader):
         def get_next(self):
@@ -151,14 +168,16 @@ def quantize(fp32: Path, out: Path, seg: Segmenter, images: list[np.ndarray], sa
     prepared = out.with_name("prepared.onnx")
     quant_pre_process(str(fp32), str(prepared), skip_symbolic_shape=True)
     quantize_static(
-        str(prepared), str(out), Reader(), quant_format=QuantFormat.QDQ, per_channel=True,
-        activation_type=QuantType.QUInt8, weight_type=QuantType.QInt8,
-    )  # fmt: skip
+        str(prepared),
+        str(out),
+        Reader(),
+        quant_format=QuantFormat.QDQ,
+        per_channel=True,
+        activation_type=QuantType.QUInt8,
+        weight_type=QuantType.QInt8,
+    )
     proto = _load(out)
-    meta = {**read_onnx_meta(fp32), "precision": "int8"}
-    del proto.metadata_props[:]
-    entry = proto.metadata_props.add()
-    entry.key, entry.value = META_KEY, json.dumps(meta)
+    set_meta(proto, {**read_onnx_meta(fp32), "precision": "int8"})
     save_proto(proto, out)
 
 
@@ -175,8 +194,10 @@ def check_int8(result, fp32_seg, int8_seg, images, data, tolerance, say) -> None
     for name, seg in (("fp32", fp32_seg), ("int8", int8_seg)):
         result.miou[name] = mean_iou(seg, root, split)
     drop = result.miou["fp32"] - result.miou["int8"]
-    say(f"mean IoU on {root} ({split}): fp32 {result.miou['fp32']:.2f} %, int8 "
-        f"{result.miou['int8']:.2f} % ({-drop:+.2f} points)")  # fmt: skip
+    say(
+        f"mean IoU on {root} ({split}): fp32 {result.miou['fp32']:.2f} %, int8 "
+        f"{result.miou['int8']:.2f} % ({-drop:+.2f} points)"
+    )
     if drop > max_drop and not allow_drop:
         raise ExportError(
             f"int8 loses {drop:.2f} points of mean IoU on {root} (more than max_drop "

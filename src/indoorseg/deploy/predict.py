@@ -21,10 +21,11 @@ import numpy as np
 from PIL import Image
 
 from indoorseg.classes import colorize, overlay
-from indoorseg.deploy.images import Source, read_image, read_video, video_info
-from indoorseg.deploy.segmenter import Segmenter
+from indoorseg.deploy.sources import Source, read_video, video_info
 from indoorseg.errors import InputError
 from indoorseg.files import atomic_path, atomic_write_text
+from indoorseg.images import read_image
+from indoorseg.inference import Segmenter
 
 
 @dataclass
@@ -80,11 +81,15 @@ def predict_image(seg: Segmenter, source: Source, out_dir: Path) -> list[Path]:
     ms = 1000 * (time.perf_counter() - start)
     files = [
         _save(Image.fromarray(labels), out_dir / f"{source.name}.labels.png"),
-        _save(Image.fromarray(colorize(labels, seg.card.scheme)),
-              out_dir / f"{source.name}.mask.png"),
-        _save(Image.fromarray(overlay(image, labels, seg.card.scheme)),
-              out_dir / f"{source.name}.overlay.jpg", quality=90),
-    ]  # fmt: skip
+        _save(
+            Image.fromarray(colorize(labels, seg.card.scheme)), out_dir / f"{source.name}.mask.png"
+        ),
+        _save(
+            Image.fromarray(overlay(image, labels, seg.card.scheme)),
+            out_dir / f"{source.name}.overlay.jpg",
+            quality=90,
+        ),
+    ]
     record = _record(seg, source, image.shape[:2], class_shares(labels, seg.class_names))
     record["milliseconds"] = round(ms, 1)
     files.append(_write_json(out_dir / f"{source.name}.json", record))
@@ -146,7 +151,7 @@ def _record(seg: Segmenter, source: Source, size, shares: dict[str, float]) -> d
         "model": seg.card.model.get("name"),
         "scheme": seg.card.scheme.name,
         "backend": seg.backend_name,
-        "precision": seg.card.precision,
+        "precision": seg.precision,
         "regions": seg.regions,
         "scales": list(seg.scales),
         "class_fractions": {name: round(share, 6) for name, share in shares.items()},

@@ -61,7 +61,7 @@ BUDGETS = {
             "optim.epochs=2",
             "train.val_every=1",
             "train.device=cpu",
-        ),  # fmt: skip
+        ),
         seeds=(0, 1),
         timing=("deeplabv3plus_mobilenet_v2", 2, (48, 48), 1),
         samples=2,

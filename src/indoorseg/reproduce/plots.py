@@ -4,14 +4,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import torch
-
 from indoorseg.classes import overlay
-from indoorseg.data.dataset import SegmentationDataset, to_tensor
+from indoorseg.data.dataset import SegmentationDataset
 from indoorseg.files import atomic_path
-from indoorseg.inference import LoadedModel, predict_logits, voted
+from indoorseg.inference import Segmenter
 from indoorseg.reproduce.results import PAPER_DEVICE, PAPER_TABLE3
-from indoorseg.runtime import Runtime
 
 SCHEME_COLOURS = {"layout3": "tab:blue", "layout3-ignore": "tab:green", "nyu40": "tab:orange"}
 STYLES = ["-", "--", ":", "-."]
@@ -35,8 +32,13 @@ def training_curves(runs: list[dict], path: Path) -> Path:
         colour = SCHEME_COLOURS.get(run["scheme"], "tab:gray")
         style = STYLES[run["seed"] % len(STYLES)]
         label = run["name"]
-        loss_ax.plot([r["epoch"] for r in epochs], [r["train_loss"] for r in epochs],
-                     style, color=colour, label=label)  # fmt: skip
+        loss_ax.plot(
+            [r["epoch"] for r in epochs],
+            [r["train_loss"] for r in epochs],
+            style,
+            color=colour,
+            label=label,
+        )
         val = [(r["epoch"], r["val_mean_iou"]) for r in epochs if "val_mean_iou" in r]
         if val:
             iou_ax.plot(*zip(*val, strict=True), style, color=colour, marker="o", label=label)
@@ -56,13 +58,28 @@ def epoch_time(rows: list[dict], path: Path, device: str) -> Path:
     for pipeline, colour in (("one-hot", "tab:red"), ("integer", "tab:blue")):
         mine = sorted((r for r in rows if r["pipeline"] == pipeline), key=lambda r: r["classes"])
         classes = [r["classes"] for r in mine]
-        ax.plot(classes, [r["epoch"]["total_s"] / 60 for r in mine], "-o", color=colour,
-                label=f"{pipeline} labels: total ({device})")  # fmt: skip
-        ax.plot(classes, [max(r["epoch"]["data_s"] / 60, 1e-3) for r in mine], "--",
-                color=colour, label=f"{pipeline} labels: data loading")  # fmt: skip
+        ax.plot(
+            classes,
+            [r["epoch"]["total_s"] / 60 for r in mine],
+            "-o",
+            color=colour,
+            label=f"{pipeline} labels: total ({device})",
+        )
+        ax.plot(
+            classes,
+            [max(r["epoch"]["data_s"] / 60, 1e-3) for r in mine],
+            "--",
+            color=colour,
+            label=f"{pipeline} labels: data loading",
+        )
     paper = sorted(PAPER_TABLE3.items())
-    ax.plot([c for c, _ in paper], [s / 60 for _, s in paper], "s", color="black",
-            label=f"Kim & Choi, Table 3 ({PAPER_DEVICE})")  # fmt: skip
+    ax.plot(
+        [c for c, _ in paper],
+        [s / 60 for _, s in paper],
+        "s",
+        color="black",
+        label=f"Kim & Choi, Table 3 ({PAPER_DEVICE})",
+    )
     ax.set(xscale="log", yscale="log", xlabel="classes", ylabel="minutes per epoch of 889 images")
     ax.set_xticks([3, 40, 894], ["3", "40", "894"])
     ax.set_title("time per training epoch against the class count", fontsize=10)
@@ -70,28 +87,35 @@ def epoch_time(rows: list[dict], path: Path, device: str) -> Path:
     return save(fig, path)
 
 
-@torch.no_grad()
 def sample_grid(
-    loaded: LoadedModel, sets: dict[str, SegmentationDataset], count: int, runtime: Runtime,
-    path: Path,
-) -> Path:  # fmt: skip
+    segmenter: Segmenter, sets: dict[str, SegmentationDataset], count: int, path: Path
+) -> Path:
     """Rows of RGB | ground truth | prediction | prediction voted over image regions, for
     the first ``count`` images of each set."""
     from matplotlib.figure import Figure
 
+    from indoorseg.regions import region_vote
+
     rows = [(name, ds, i) for name, ds in sets.items() for i in range(min(count, len(ds)))]
     fig = Figure(figsize=(13, 2.6 * len(rows)))
     axes = fig.subplots(len(rows), 4, squeeze=False)
-    scheme, (mean, std) = loaded.record.scheme, loaded.record.normalization
+    scheme = segmenter.card.scheme
     for (name, ds, index), row in zip(rows, axes, strict=True):
         image, label = ds.load(index)
-        logits = predict_logits(loaded.model, to_tensor(image, mean, std)[None], runtime).cpu()
-        regions = voted(torch.softmax(logits, 1), image[None]).argmax(1)[0]
-        pred = logits.argmax(1)[0].numpy()
-        panels = (image, overlay(image, label, ds.scheme), overlay(image, pred, scheme),
-                  overlay(image, regions.numpy(), scheme))  # fmt: skip
-        titles = (f"{name} {ds.ids[index]}", "ground truth", f"prediction ({scheme.name})",
-                  "voted over image regions")  # fmt: skip
+        probs = segmenter.probabilities(image)
+        voted = region_vote(probs, image).argmax(0)
+        panels = (
+            image,
+            overlay(image, label, ds.scheme),
+            overlay(image, probs.argmax(0), scheme),
+            overlay(image, voted, scheme),
+        )
+        titles = (
+            f"{name} {ds.ids[index]}",
+            "ground truth",
+            f"prediction ({scheme.name})",
+            "voted over image regions",
+        )
         for ax, panel, title in zip(row, panels, titles, strict=True):
             ax.imshow(panel)
             ax.set_title(title, fontsize=9)

@@ -117,14 +117,22 @@ def table2(results: dict) -> list[str]:
                 f"{fig(stats.get(acc))} | {fig(stats.get(iou))} |"
             )
     for backbone, acc, iou in PAPER_QUOTED_40:
-        lines.append(f"| 40 classes, {backbone} (quoted by the paper) | standard | official | "
-                     f"- | {pct(acc)} | {pct(iou)} |")  # fmt: skip
+        lines.append(
+            f"| 40 classes, {backbone} (quoted by the paper) | standard | official | "
+            f"- | {pct(acc)} | {pct(iou)} |"
+        )
     return [*lines, ""]
 
 
 def comparison(results: dict) -> list[str]:
-    figures = ["standard mIoU", "background IoU", "object IoU", "standard pixel acc.",
-               "paper mIoU", "paper pixel acc."]  # fmt: skip
+    figures = [
+        "standard mIoU",
+        "background IoU",
+        "object IoU",
+        "standard pixel acc.",
+        "paper mIoU",
+        "paper pixel acc.",
+    ]
     lines = [
         "## The fair comparison: every model scored in layout3",
         "",
@@ -191,9 +199,15 @@ def floors_table(results: dict) -> list[str]:
 def real_table(results: dict) -> list[str]:
     if not results.get("real_models"):
         return []
-    figures = ["standard mIoU", "background IoU", "object IoU", "standard pixel acc.",
-               "standard mIoU, regions", "standard mIoU, 2 sizes + regions",
-               "paper mIoU"]  # fmt: skip
+    figures = [
+        "standard mIoU",
+        "background IoU",
+        "object IoU",
+        "standard pixel acc.",
+        "standard mIoU, regions",
+        "standard mIoU, 2 sizes + regions",
+        "paper mIoU",
+    ]
     lines = [
         f"The models on {results['real']['description']} (mean ± std over seeds, in %):",
         "",
@@ -208,12 +222,22 @@ def real_table(results: dict) -> list[str]:
 def markdown(results: dict) -> str:
     plots = results["plots"]
     lines = [
-        *header(results), *summary(results), *table2(results), *comparison(results),
-        *table3(results), *floors_table(results), *real_table(results),
-        "## The two protocols", "", PROTOCOLS_TEXT, "",
-        "## Plots", "",
-        *(f"![{name}]({path})" for name, path in plots.items()), "",
+        *header(results),
+        *summary(results),
+        *table2(results),
+        *comparison(results),
+        *table3(results),
+        *floors_table(results),
+        *real_table(results),
+        "## The two protocols",
+        "",
+        PROTOCOLS_TEXT,
+        "",
+        "## Plots",
+        "",
+        *(f"![{name}]({path})" for name, path in plots.items()),
+        "",
         "Every figure is in `results.json`; each run's own reports are in its folder under "
         "`runs/`.",
-    ]  # fmt: skip
+    ]
     return "\n".join(lines) + "\n"

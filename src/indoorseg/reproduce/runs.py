@@ -11,11 +11,11 @@ from pathlib import Path
 from indoorseg.checkpoint import BEST, LAST, read_progress
 from indoorseg.config import Config, load_recipe
 from indoorseg.errors import ConfigError
-from indoorseg.evaluation import Scoring, evaluate_checkpoint, results_dir
+from indoorseg.evaluation import Scoring, evaluate_model, results_dir
 from indoorseg.progress import Reporter
 from indoorseg.reproduce.budgets import SCHEMES, Budget
 from indoorseg.runlog import read_config, read_records
-from indoorseg.training import train
+from indoorseg.training import check_same_rooms, train
 
 SCORED_SCHEME = "layout3"  # every model is scored in the paper's classes
 SCORINGS = {  # name -> Scoring arguments (collapse_to is added for the other schemes)
@@ -63,9 +63,14 @@ def run_config(budget: Budget, spec: RunSpec, overrides: list[str]) -> Config:
     split_set = spec.split_set or "null"
     return load_recipe(
         budget.recipe,
-        [*budget.overrides, f"data.scheme={spec.scheme}", f"data.split_set={split_set}",
-         f"train.seed={spec.seed}", *overrides],
-    )  # fmt: skip
+        [
+            *budget.overrides,
+            f"data.scheme={spec.scheme}",
+            f"data.split_set={split_set}",
+            f"train.seed={spec.seed}",
+            *overrides,
+        ],
+    )
 
 
 def ensure_trained(config: Config, data: Path, run_dir: Path, reporter: Reporter) -> str:
@@ -77,6 +82,7 @@ def ensure_trained(config: Config, data: Path, run_dir: Path, reporter: Reporter
     if not (run_dir / LAST).is_file():
         train(config, data, run_dir, reporter=reporter)
         return "trained"
+    check_same_rooms(run_dir, data)
     if read_config(run_dir) != config:
         raise ConfigError(
             f"{run_dir}: holds a run of other settings than this reproduction's; delete it "
@@ -104,7 +110,7 @@ def score(
     for name, kwargs in scorings.items():
         args = {**kwargs, **collapse}
         stored = stored_result(run_dir, config, data, args)
-        results[name] = stored or evaluate_checkpoint(
+        results[name] = stored or evaluate_model(
             run_dir, data, "test", reporter=reporter, workers=config.data.workers, **args
         )
     return results

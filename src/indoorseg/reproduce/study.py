@@ -14,10 +14,11 @@ from pathlib import Path
 from indoorseg.data.dataset import SegmentationDataset
 from indoorseg.data.prepared import read_info
 from indoorseg.data.synthetic import synthesize
+from indoorseg.data.synthetic.folder import check_rooms, split_ids
 from indoorseg.epoch_time import CLASS_COUNTS, PIPELINES, time_steps
-from indoorseg.errors import UsageError
+from indoorseg.errors import DatasetError, UsageError
 from indoorseg.files import atomic_write_text
-from indoorseg.inference import load_model
+from indoorseg.inference import Segmenter
 from indoorseg.progress import Reporter
 from indoorseg.reproduce import plots
 from indoorseg.reproduce.budgets import SCHEMES, Budget, get_budget
@@ -82,9 +83,16 @@ def dataset_for(budget: Budget, data, out: Path, reporter: Reporter) -> tuple[Pa
                 {"data": ...},
             )
         data = out / "data"
+        try:
+            check_rooms(data, 0, budget.size, split_ids(budget.rooms, 0.1, 0.1))
+        except DatasetError as err:  # rooms of another generator: so are the runs on them
+            raise DatasetError(
+                f"{err.message}, nor the runs trained on them", {"out": None}
+            ) from None
         with reporter.task("synthesize rooms", budget.rooms) as advance:
-            synthesize(data, budget.rooms, budget.size, seed=0,
-                       progress=lambda done, total: advance())  # fmt: skip
+            synthesize(
+                data, budget.rooms, budget.size, seed=0, progress=lambda done, total: advance()
+            )
     return Path(data), describe(Path(data))
 
 
@@ -110,8 +118,11 @@ def floors(budget: Budget, data: Path, real: Path | None) -> dict:
     result = {}
     for split_set in budget.split_sets:
         train = SegmentationDataset(data, SCORED_SCHEME, "train", split_set)
-        scored = {f"the test split ({train.split_set})":
-                  SegmentationDataset(data, SCORED_SCHEME, "test", split_set)}  # fmt: skip
+        scored = {
+            f"the test split ({train.split_set})": SegmentationDataset(
+                data, SCORED_SCHEME, "test", split_set
+            )
+        }
         if real is not None:
             scored["the real images"] = SegmentationDataset(real, SCORED_SCHEME, "test")
         result.update(floors_for(train, scored))
@@ -124,8 +135,14 @@ def epoch_times(
     """Table 3 rows (read back from ``out/epoch_time.json`` when measured alike before)."""
     model, batch, crop, steps = budget.timing
     runtime = make_runtime(device)
-    settings = {"model": model, "batch_size": batch, "crop": list(crop), "steps": steps,
-                "device": runtime.describe(), "data": str(data)}  # fmt: skip
+    settings = {
+        "model": model,
+        "batch_size": batch,
+        "crop": list(crop),
+        "steps": steps,
+        "device": runtime.describe(),
+        "data": str(data),
+    }
     cache = out / "epoch_time.json"
     if cache.is_file() and json.loads(cache.read_text())["settings"] == settings:
         return json.loads(cache.read_text())["rows"], settings
@@ -146,17 +163,18 @@ def make_plots(
     """The report's plots; name -> path relative to ``out``."""
     folder = out / "plots"
     first = next(r for r in results["runs"] if r["scheme"] == SCORED_SCHEME)
-    runtime = make_runtime(device, "auto", "auto")
-    loaded = load_model(first["run_dir"], runtime)
-    split_set = loaded.record.train_data.get("split_set")
+    segmenter = Segmenter.load(first["run_dir"], "torch", device, max_side=None)
+    split_set = segmenter.card.train_data.get("split_set")
     sets = {"test": SegmentationDataset(data, SCORED_SCHEME, "test", split_set)}
     if real is not None:
         sets["real"] = SegmentationDataset(real, SCORED_SCHEME, "test")
+    curves = plots.training_curves(results["runs"], folder / "training_curves.png")
+    device_text = results["epoch_time_settings"]["device"]
+    times = plots.epoch_time(results["epoch_time"], folder / "epoch_time.png", device_text)
+    samples = plots.sample_grid(segmenter, sets, budget.samples, folder / "samples.png")
     paths = {
-        "training curves": plots.training_curves(results["runs"], folder / "training_curves.png"),
-        "time per epoch": plots.epoch_time(results["epoch_time"], folder / "epoch_time.png",
-                                           results["epoch_time_settings"]["device"]),
-        f"samples, {first['name']}": plots.sample_grid(loaded, sets, budget.samples, runtime,
-                                                       folder / "samples.png"),
-    }  # fmt: skip
+        "training curves": curves,
+        "time per epoch": times,
+        f"samples, {first['name']}": samples,
+    }
     return {name: str(path.relative_to(out)) for name, path in paths.items()}

@@ -10,12 +10,13 @@ Image ``i`` of seed ``S`` depends only on ``(S, i)``: the first 10 images of a r
 are a run of 10.
 
 Modules, from the top: ``folder`` (``synthesize``: n rooms as a prepared folder),
-``render`` (``render_room``: one room as arrays), ``rooms`` (layout, camera, lights),
-``furniture`` (pieces built of labelled boxes), ``raycast`` (hits and shading),
+``render`` (``render_room``: one room as arrays), ``rooms`` (room types, camera, lights),
+``layout`` (where pieces go), ``furniture`` (the registry of pieces built of labelled
+boxes), ``raycast`` (hits and shading),
 ``textures`` (procedural patterns).
 """
 
-from indoorseg.data.synthetic.folder import parse_size, synthesize
+from indoorseg.data.synthetic.folder import synthesize
 from indoorseg.data.synthetic.render import RoomSample, render_room
 
-__all__ = ["RoomSample", "parse_size", "render_room", "synthesize"]
+__all__ = ["RoomSample", "render_room", "synthesize"]

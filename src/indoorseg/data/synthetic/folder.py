@@ -1,25 +1,58 @@
-"""Synthetic rooms written as a prepared dataset folder (``synthesize``)."""
+"""Synthetic rooms written as a prepared dataset folder (``synthesize``).
+
+A folder records the generator that rendered it (``GENERATOR``, in ``dataset.json``'s
+``extra``), with its seed; rooms of another generator or other settings are never reused
+silently: ``synthesize`` refuses them (``force`` renders them again), and a run trained on
+them is refused by ``train --resume`` and ``reproduce`` (``indoorseg.training``).
+``GENERATOR`` goes up whenever the rendered rooms change; ``rooms_fingerprint`` (a hash of
+a few small rooms, pinned by the tests for each version) tells when they did.
+"""
 
 from __future__ import annotations
 
 import functools
+import hashlib
 import math
 from collections.abc import Callable
 from pathlib import Path
 
+import numpy as np
+
 from indoorseg.data.prepared import (
     PreparedInfo,
     depth_to_mm,
+    read_info,
     staged_output,
     write_info,
     write_sample,
 )
 from indoorseg.data.synthetic.furniture import NYU40
 from indoorseg.data.synthetic.render import check_size, render_room
-from indoorseg.errors import UsageError
+from indoorseg.errors import DatasetError, UsageError
 from indoorseg.workers import in_order
 
-GENERATOR = "indoorseg.synthetic v1"
+# v1: the first rooms; v2: the rooms with furniture in the walls' colour (the version was
+# not raised then: v2 names the rooms as they have been rendered since).
+GENERATOR = "indoorseg.synthetic v2"
+FINGERPRINT_ROOMS = 3  # rooms 0..2 of seed 0 at 48x64
+
+
+def rooms_fingerprint() -> str:
+    """sha256 of a few small rooms: their labels and depth (mm), exactly, and the mean of
+    each colour channel in whole levels; it changes when the rendered rooms do.
+
+    Colours are summarised because numpy's SIMD code differs between CPUs: with baseline
+    SSE instead of AVX2, a few dozen pixels of these rooms come out one level apart (their
+    means move by under 0.01; the closest is 0.07 from a rounding boundary), while labels and
+    depth stay bit for bit the same.
+    """
+    digest = hashlib.sha256()
+    for index in range(FINGERPRINT_ROOMS):
+        room = render_room(0, index, (48, 64))
+        means = np.rint(room.rgb.reshape(-1, 3).mean(0)).astype(np.int64)
+        for array in (room.label, depth_to_mm(room.depth), means):
+            digest.update(array.tobytes())
+    return digest.hexdigest()
 
 
 def split_ids(n: int, val_fraction: float, test_fraction: float) -> dict[str, list[str]]:
@@ -73,6 +106,8 @@ def synthesize(
     if n < 1:
         raise UsageError(f"n must be at least 1, got {n}")
     splits = split_ids(n, val_fraction, test_fraction)
+    if not force:
+        check_rooms(out, seed, size, splits)
     with staged_output(out, force) as tmp:
         if tmp is None:
             return None
@@ -80,15 +115,18 @@ def synthesize(
         for done, _ in enumerate(in_order(write_room, range(n), workers), 1):
             if progress is not None:
                 progress(done, n)
-        write_info(tmp, PreparedInfo(
-            name="synthetic",
-            label_space="nyu40",
-            class_names=list(NYU40.names),
-            splits={"default": splits},
-            default_split_set="default",
-            image_size=list(size),
-            extra={"seed": seed, "generator": GENERATOR},
-        ))  # fmt: skip
+        write_info(
+            tmp,
+            PreparedInfo(
+                name="synthetic",
+                label_space="nyu40",
+                class_names=list(NYU40.names),
+                splits={"default": splits},
+                default_split_set="default",
+                image_size=list(size),
+                extra={"seed": seed, "generator": GENERATOR},
+            ),
+        )
     return Path(out)
 
 
@@ -97,16 +135,30 @@ def _write_room(root: Path, seed: int, size: tuple[int, int], index: int) -> Non
     write_sample(root, f"{index:05d}", sample.rgb, sample.label, depth_to_mm(sample.depth))
 
 
-def parse_size(text: str) -> tuple[int, int]:
-    """``"240x320"`` -> ``(240, 320)``: HEIGHTxWIDTH in pixels, both positive.
-
-    Raises:
-        UsageError: the text is not of that form.
-    """
-    parts = text.strip().lower().replace("×", "x").split("x")
-    if len(parts) != 2 or not all(p.strip().isdigit() for p in parts):
-        raise UsageError(f"size {text!r}: expected HEIGHTxWIDTH in pixels, e.g. 240x320")
-    height, width = (int(p) for p in parts)
-    if height < 1 or width < 1:
-        raise UsageError(f"size {text!r}: height and width must be positive")
-    return height, width
+def check_rooms(out: str | Path, seed: int, size: tuple[int, int], splits: dict) -> None:
+    """Refuse a dataset folder at ``out`` that holds rooms of another generator or other
+    settings than these (nothing to check when there is none)."""
+    if not (Path(out) / "dataset.json").is_file():
+        return
+    info = read_info(out)
+    made = info.extra.get("generator", "no recorded generator")
+    wanted = {"generator": GENERATOR, "seed": seed, "size": list(size), "splits": splits}
+    found = {
+        "generator": made,
+        "seed": info.extra.get("seed"),
+        "size": info.image_size,
+        "splits": info.splits.get("default"),
+    }
+    differ = [key for key in wanted if wanted[key] != found[key]]
+    if differ:
+        what = {
+            "generator": f"made by {made}, this indoorseg renders {GENERATOR}",
+            "seed": f"seed {found['seed']}",
+            "size": f"size {found['size']}",
+            "splits": "another number of rooms or other splits",
+        }
+        reasons = "; ".join(what[key] for key in differ)
+        raise DatasetError(
+            f"{out}: holds synthetic rooms of other settings ({reasons}); they are not reused",
+            {"force": True, "out": None},
+        )

@@ -1,20 +1,28 @@
 """Furniture of the synthetic rooms: materials, and pieces built from labelled boxes.
 
-A private helper of :mod:`indoorseg.data.synthetic.rooms`. A piece is built in its own frame: origin
-on the floor under its centre, x across it, its front towards -y (its back goes against a
-wall), z up. Every part is a box with an nyu40 id and a material; ``tops`` are surfaces
-where props may stand.
+A private helper of :mod:`indoorseg.data.synthetic.rooms`. A piece is built in its own
+frame: origin on the floor under its centre, x across it, its front towards -y (its back
+goes against a wall), z up. Every part is a box with an nyu40 id and a material; ``tops``
+are surfaces where props may stand.
+
+Every type of piece is registered by name in ``FURNITURE`` (``WALL_ITEMS`` for what hangs
+on a wall) and built with ``build``; to add one, register its builder with ``@furniture``
+and place it in the rooms through ``rooms.ADDITIONS`` (its draws then come from a stream
+of their own, after all the others, so every room keeps what it had).
 """
 
 from __future__ import annotations
 
 import colorsys
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
+from functools import partial
 
 import numpy as np
 
 from indoorseg.classes import BUILTIN_SPACES
 from indoorseg.data.synthetic.textures import Color, Material
+from indoorseg.errors import UsageError
 
 NYU40 = BUILTIN_SPACES["nyu40"]
 L = {name.replace(" ", "_"): NYU40.id_of(name) for name in NYU40.names}  # L["night_stand"] == 32
@@ -309,3 +317,45 @@ def wall_item(rng: Rng, kind: str, room_height: float) -> tuple[Piece, float]:
         m = Material("framed", (0.7, 0.75, 0.8), (0.3, 0.25, 0.2), emit=0.35)
     h = min(h, 2 * (room_height - center - 0.1))
     return Piece([_slab(w, 0.03, 0, h, L[kind], m)], (w / 2, 0.015)), center - h / 2
+
+
+# --- the registry -----------------------------------------------------------------------
+
+FURNITURE: dict[str, Callable[[Rng], Piece]] = {}
+WALL_ITEMS: dict[str, Callable[[Rng, float], tuple[Piece, float]]] = {}
+
+
+def furniture(name: str, builder: Callable[[Rng], Piece] | None = None):
+    """Register ``builder`` (rng -> Piece) as the furniture type ``name``; as a decorator
+    without ``builder``."""
+    if builder is None:
+        return lambda func: furniture(name, func)
+    if name in FURNITURE:
+        raise ValueError(f"furniture type {name!r} is registered already")
+    FURNITURE[name] = builder
+    return builder
+
+
+def build(name: str, rng: Rng) -> Piece:
+    """A new piece of the registered type ``name``, drawn from ``rng``."""
+    if name not in FURNITURE:
+        raise UsageError(f"unknown furniture type {name!r}; known: {', '.join(FURNITURE)}")
+    return FURNITURE[name](rng)
+
+
+for _name, _builder in {
+    "table": table,
+    "low_table": partial(table, low=True),
+    "desk": desk,
+    "chair": chair,
+    "sofa": sofa,
+    "bed": bed,
+    "counter": counter,
+    "floor_lamp": partial(lamp, floor=True),
+    **{label: partial(storage, label=label) for label in STORAGE},
+    **{kind: partial(prop, kind=kind) for kind in ("lamp", "books", "television", "paper")},
+    **{kind: partial(prop, kind=kind) for kind in PROP_SIZES},
+}.items():
+    furniture(_name, _builder)
+for _kind in ("window", "door", "shelves", "picture", "whiteboard", "mirror"):
+    WALL_ITEMS[_kind] = partial(lambda rng, height, kind: wall_item(rng, kind, height), kind=_kind)

@@ -53,7 +53,7 @@ def render_room(seed: int, index: int, size: tuple[int, int] = (240, 320)) -> Ro
     if seed < 0 or index < 0:
         raise UsageError(f"seed and index must be non-negative, got seed={seed}, index={index}")
     rng = np.random.default_rng([seed, index])
-    scene = furnish(rng)
+    scene = furnish(rng, extras=np.random.default_rng([seed, index, 1]))
     rays = rc.pixel_rays((h, w))
     dirs = scene.rotation.astype(np.float32) @ rays.reshape(3, -1)  # (3, N), z-depth scaled
     origin = scene.origin.astype(np.float32)

@@ -1,6 +1,7 @@
 """Plain folders of images and label PNGs -> a prepared folder (``data import``).
 
-Images (PNG or JPEG, any mode: turned into RGB) and label PNGs (single channel, ids of a
+Images (any format ``indoorseg.images.read_image`` reads: PNG, JPEG, BMP, TIFF, WebP; any
+mode, EXIF-rotated upright: turned into RGB) and label PNGs (single channel, ids of a
 built-in label space, 0 = unlabelled) are matched by file name without the extension;
 depth PNGs (uint16 millimetres) may come too. Every pair is checked before anything is
 kept: a missing label, a size mismatch or an id the label space does not have is an error
@@ -16,14 +17,12 @@ from indoorseg.classes import BUILTIN_SPACES, LabelSpace
 from indoorseg.data.prepared import (
     PreparedInfo,
     read_label_png,
-    read_rgb_png,
     staged_output,
     write_info,
     write_sample,
 )
 from indoorseg.errors import DatasetError
-
-IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg")
+from indoorseg.images import IMAGE_SUFFIXES, read_image
 
 
 def import_folders(
@@ -60,15 +59,18 @@ def import_folders(
             sizes.add(_import_sample(tmp, sample_id, files, label_space))
             if progress is not None:
                 progress(done, len(pairs))
-        write_info(tmp, PreparedInfo(
-            name=name or Path(out).name,
-            label_space=label_space.name,
-            class_names=list(label_space.names),
-            splits={"default": {split: list(pairs)}},
-            default_split_set="default",
-            image_size=list(sizes.pop()) if len(sizes) == 1 else [],  # [] : sizes differ
-            extra={"imported_from": {"rgb": str(rgb_dir), "labels": str(labels_dir)}},
-        ))  # fmt: skip
+        write_info(
+            tmp,
+            PreparedInfo(
+                name=name or Path(out).name,
+                label_space=label_space.name,
+                class_names=list(label_space.names),
+                splits={"default": {split: list(pairs)}},
+                default_split_set="default",
+                image_size=list(sizes.pop()) if len(sizes) == 1 else [],  # [] : sizes differ
+                extra={"imported_from": {"rgb": str(rgb_dir), "labels": str(labels_dir)}},
+            ),
+        )
     return Path(out)
 
 
@@ -118,7 +120,7 @@ def _import_sample(
     root: Path, sample_id: str, files: dict[str, Path], space: LabelSpace
 ) -> tuple[int, int]:
     """Check one image with its label (and depth) and write it; returns its (H, W)."""
-    rgb = _read(read_rgb_png, files["rgb"])
+    rgb = read_image(files["rgb"], DatasetError)
     label = _read(read_label_png, files["label"])
     depth = _read(read_label_png, files["depth"]) if "depth" in files else None
     for kind, array in (("label", label), ("depth", depth)):

@@ -1,4 +1,4 @@
-"""ONNX files: writing a network with its metadata, reading the metadata back.
+"""ONNX model files: a network written with its metadata, and the metadata read back.
 
 The metadata (``indoorseg`` in the model's ``metadata_props``, JSON) holds the model spec,
 the class scheme with names and colours, the normalisation, the fixed input size (or none)
@@ -18,6 +18,7 @@ from torch import nn
 
 from indoorseg.errors import ExportError, InputError
 from indoorseg.files import atomic_path
+from indoorseg.images import normalization_problem
 
 OPSET = 18  # torch's exporter writes 18 natively; >= 17, which the runtimes all take
 META_KEY = "indoorseg"
@@ -53,17 +54,28 @@ def write_onnx(
         with warnings.catch_warnings(), contextlib.redirect_stdout(quiet):
             warnings.simplefilter("ignore")
             program = torch.onnx.export(
-                model, (example,), dynamo=True, opset_version=OPSET, verbose=False,
-                input_names=["image"], output_names=["logits"], dynamic_shapes=shapes,
-            )  # fmt: skip
+                model,
+                (example,),
+                dynamo=True,
+                opset_version=OPSET,
+                verbose=False,
+                input_names=["image"],
+                output_names=["logits"],
+                dynamic_shapes=shapes,
+            )
     except Exception as err:  # torch.export raises many types
         raise ExportError(f"the model could not be exported to ONNX ({err})") from None
     proto = program.model_proto
+    set_meta(proto, meta)
+    proto.producer_name = "indoorseg"
+    return save_proto(proto, path)
+
+
+def set_meta(proto, meta: dict) -> None:
+    """Replace an ONNX model proto's indoorseg metadata with ``meta``."""
     del proto.metadata_props[:]
     entry = proto.metadata_props.add()
     entry.key, entry.value = META_KEY, json.dumps(meta)
-    proto.producer_name = "indoorseg"
-    return save_proto(proto, path)
 
 
 def save_proto(proto, path: str | Path) -> Path:
@@ -100,4 +112,7 @@ def read_onnx_meta(path: str | Path) -> dict:
             meta[key]  # noqa: B018 - presence check
     except (ValueError, KeyError, TypeError) as err:
         raise InputError(f"{path}: malformed indoorseg metadata ({err})") from None
+    problem = normalization_problem(meta["normalization"])
+    if problem:
+        raise InputError(f"{path}: {problem}")
     return meta

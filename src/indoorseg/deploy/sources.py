@@ -1,9 +1,5 @@
-"""What ``predict`` reads: images of any kind as RGB arrays, and inputs expanded to files.
-
-An image may be grayscale, palette, RGBA, 16-bit or EXIF-rotated: it comes back as the
-(H, W, 3) uint8 RGB a person would see. A file that is not a readable image raises an
-``InputError`` naming it and the reason.
-"""
+"""What ``predict`` reads: files, folders and globs expanded to images and videos, and the
+frames of a video. Images are read by ``indoorseg.images.read_image``."""
 
 from __future__ import annotations
 
@@ -13,56 +9,11 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-from PIL import Image, ImageOps, UnidentifiedImageError
 
 from indoorseg.errors import InputError
+from indoorseg.images import IMAGE_SUFFIXES
 
-IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp")
 VIDEO_SUFFIXES = (".mp4", ".avi", ".mov", ".mkv", ".webm", ".m4v")
-
-
-def read_image(path: str | Path) -> np.ndarray:
-    """An image file as (H, W, 3) uint8 RGB, upright (EXIF orientation applied).
-
-    16-bit images are scaled to 8 bits by their full range (65535 -> 255); an alpha
-    channel is dropped (composited over nothing: the colour channels are kept).
-
-    Raises:
-        InputError: missing, empty, truncated or not an image.
-    """
-    path = Path(path)
-    if not path.is_file():
-        raise InputError(f"{path}: no such file")
-    if path.stat().st_size == 0:
-        raise InputError(f"{path}: empty file (0 bytes)")
-    try:
-        with Image.open(path) as img:
-            img = ImageOps.exif_transpose(img)
-            img.load()
-            return to_rgb(img)
-    except UnidentifiedImageError:
-        raise InputError(f"{path}: not an image (unknown format)") from None
-    except (OSError, SyntaxError, ValueError) as err:  # truncated or corrupt data
-        raise InputError(f"{path}: unreadable image ({err})") from None
-
-
-def to_rgb(img: Image.Image) -> np.ndarray:
-    """A PIL image of any mode as (H, W, 3) uint8 RGB."""
-    if img.mode in ("I;16", "I;16B", "I;16L", "I"):
-        array = np.asarray(img).astype(np.float64)
-        top = 65535.0 if array.max(initial=0) > 255 or img.mode.startswith("I;16") else 255.0
-        gray = np.clip(np.round(array * (255.0 / top)), 0, 255).astype(np.uint8)
-        return np.repeat(gray[..., None], 3, axis=2)
-    if img.mode == "F":
-        array = np.asarray(img, dtype=np.float64)
-        top = 1.0 if array.max(initial=0) <= 1.0 else 255.0
-        gray = np.clip(np.round(array * (255.0 / top)), 0, 255).astype(np.uint8)
-        return np.repeat(gray[..., None], 3, axis=2)
-    if img.mode == "RGB":
-        return np.asarray(img)
-    if img.mode in ("RGBA", "LA", "PA") or "transparency" in img.info:
-        img = img.convert("RGBA")
-    return np.ascontiguousarray(np.asarray(img.convert("RGB")))
 
 
 @dataclass(frozen=True)

@@ -7,6 +7,7 @@ emulates it, several times slower than fp32, and int8 gains most where the CPU h
 from __future__ import annotations
 
 import math
+import platform
 import statistics
 import time
 from pathlib import Path
@@ -17,19 +18,44 @@ from torch.utils.flop_counter import FlopCounterMode
 
 from indoorseg.workers import available_cpus
 
-FLAGS_OF_INTEREST = ("avx2", "fma", "avx512f", "avx512_vnni", "avx_vnni", "avx512_bf16",
-                     "amx_bf16", "amx_int8", "neon", "asimd")  # fmt: skip
+FLAGS_OF_INTEREST = (
+    "avx2",
+    "fma",
+    "avx512f",
+    "avx512_vnni",
+    "avx_vnni",
+    "avx512_bf16",
+    "amx_bf16",
+    "amx_int8",
+    "neon",
+    "asimd",
+)
+
+
+def cpu_info() -> tuple[str, set[str]]:
+    """The CPU's model name and feature flags (Linux ``/proc/cpuinfo``; elsewhere the
+    platform's processor name and no flags)."""
+    name, flags = platform.processor() or platform.machine(), set()
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                name = line.split(":", 1)[1].strip()
+            elif line.startswith(("flags", "Features")) and not flags:
+                flags = set(line.split(":", 1)[1].split())
+    except OSError:  # not Linux
+        pass
+    return name, flags
 
 
 def cpu_flags() -> set[str]:
-    """The CPU's feature flags (Linux ``/proc/cpuinfo``; empty elsewhere)."""
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith(("flags", "Features")):
-                return set(line.split(":", 1)[1].split())
-    except OSError:
-        pass
-    return set()
+    """The CPU's feature flags (empty where they cannot be read)."""
+    return cpu_info()[1]
+
+
+def native_bf16() -> bool:
+    """Whether this CPU computes bf16 natively (elsewhere it is emulated, several times
+    slower than fp32)."""
+    return instruction_set()["native_bf16"]
 
 
 def instruction_set(flags: set[str] | None = None) -> dict:
@@ -67,11 +93,12 @@ def model_gflops(model: nn.Module, size: tuple[int, int]) -> float:
 
 def machine_summary() -> dict:
     """CPU model, cores in use and instruction set, for a benchmark's header."""
-    from indoorseg.runtime import describe_machine
-
-    described = describe_machine("cpu")
-    return {"cpu": described["cpu"], "cores": available_cpus(), "torch": described["torch"],
-            **instruction_set()}  # fmt: skip
+    return {
+        "cpu": cpu_info()[0],
+        "cores": available_cpus(),
+        "torch": torch.__version__,
+        **instruction_set(),
+    }
 
 
 def median_p90(times_ms: list[float]) -> tuple[float, float]:
