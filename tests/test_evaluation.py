@@ -11,9 +11,10 @@ import torch
 from indoorseg.checkpoint import Checkpoint, CheckpointError, checkpoint_meta, save_checkpoint
 from indoorseg.classes import load_scheme
 from indoorseg.config import ConfigError, load_config
+from indoorseg.data.dataset import SegmentationDataset
 from indoorseg.data.prepared import read_info, write_info, write_sample
 from indoorseg.evaluation import evaluate_checkpoint
-from indoorseg.metrics import ConfusionMatrix
+from indoorseg.metrics import ConfusionMatrix, PaperScores
 from indoorseg.models import ModelSpec, build_model
 from indoorseg.runlog import write_run_info
 from indoorseg.training import train
@@ -92,6 +93,24 @@ def test_images_of_different_sizes(tmp_path):
     assert result["metrics"]["pixels"] == 61 * 93 + 64 * 96 - 9
     paper = evaluate_checkpoint(ckpt, root, protocol="paper", device="cpu")
     assert paper["images"] == 2
+
+
+def test_the_paper_crop_is_height_by_width_from_the_top_left(blocks, tmp_path):
+    # A crop of 32 rows by 48 columns holds the ceiling, the wall and a corner of the
+    # chair; 48 rows by 32 columns would hold floor instead: other scores.
+    wall = load_scheme("nyu40").class_names.index("wall")
+    ckpt = constant_checkpoint(tmp_path / "wall.safetensors", "nyu40", wall, crop="[32,48]")
+    result = evaluate_checkpoint(ckpt, blocks, protocol="paper", top_left_crop=True,
+                                 device="cpu")  # fmt: skip
+    assert result["top_left_crop"] == [32, 48]
+    test = SegmentationDataset(blocks, "nyu40", "test")
+    expected = PaperScores()
+    for index in range(len(test)):
+        label = test.label(index).astype(np.int64)
+        label[label == test.scheme.ignore_index] = test.scheme.num_classes  # void: a class
+        expected.update(label[:32, :48], np.full((32, 48), wall))
+    for name in ("pixel_accuracy", "mean_iou"):
+        assert result["metrics"][name] == pytest.approx(expected.summary()[name], abs=1e-9)
 
 
 def test_incomplete_checkpoint_is_a_clear_error(blocks, tmp_path):
