@@ -19,15 +19,21 @@ from indoorseg.checkpoint import (
     FORMAT_VERSION,
     Checkpoint,
     CheckpointError,
+    checkpoint_meta,
     load_checkpoint,
     load_optimizer_state,
     optimizer_state,
     read_meta,
+    read_model,
     resolve,
     rng_state,
     save_checkpoint,
     set_rng_state,
 )
+from indoorseg.classes import scheme_from_dict
+from indoorseg.config import load_config
+from indoorseg.deploy import Segmenter
+from indoorseg.models import ModelSpec, build_model
 
 
 @pytest.fixture
@@ -143,6 +149,26 @@ def test_metadata_round_trips_and_has_a_json_sidecar(tmp_path):
     sidecar = tmp_path / "best.json"
     assert sidecar.is_file()
     assert json.loads(sidecar.read_text()) == expected
+
+
+def test_a_custom_void_class_keeps_its_name_and_colour(tmp_path):
+    classes = [
+        {"name": "seat", "members": ["chair", "sofa"], "color": [1, 2, 3]},
+        {"name": "rest", "members": "rest", "color": [4, 5, 6]},
+    ]
+    raw = {"name": "seats", "space": "nyu40", "void": "class", "classes": classes}
+    scheme = scheme_from_dict({**raw, "void_name": "unknown", "void_color": [90, 60, 30]})
+    spec = ModelSpec("deeplabv3plus_mobilenet_v2", scheme.num_classes)
+    meta = checkpoint_meta(load_config(None, []), spec, scheme, epoch=1, step=0, metrics={})
+    ckpt = Checkpoint(meta, build_model(spec).state_dict())
+    path = save_checkpoint(tmp_path / "seats.safetensors", ckpt)
+    read = read_model(path).scheme
+    assert read.class_names == ["seat", "rest", "unknown"]
+    assert read.colors == [(1, 2, 3), (4, 5, 6), (90, 60, 30)]
+    assert read.void_id == 2
+    segmenter = Segmenter.load(path, backend="torch")
+    assert segmenter.class_names == ["seat", "rest", "unknown"]
+    assert segmenter.colors[-1] == (90, 60, 30)
 
 
 # --- read_meta errors -------------------------------------------------------------------
