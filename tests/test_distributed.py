@@ -15,8 +15,11 @@ import torch
 from safetensors.torch import load_file
 from typer.testing import CliRunner
 
+from indoorseg import distributed
 from indoorseg.cli import app
 from indoorseg.data.dataset import EpochSampler
+from indoorseg.data.prepared import read_info, write_info
+from indoorseg.distributed import gather_in_order, shard, world
 from indoorseg.models import ModelSpec, build_model
 
 from conftest import write_blocks_dataset
@@ -37,6 +40,32 @@ def test_processes_share_each_global_batch_and_resume_at_the_same_sample():
     assert len(whole) == 12 and all(len(p) == 6 for p in parts)
     for k in range(3):  # global batch k is rank 0's k-th batch, then rank 1's
         assert whole[4 * k : 4 * k + 4] == parts[0][2 * k : 2 * k + 2] + parts[1][2 * k : 2 * k + 2]
+
+
+def shares(n: int, size: int, monkeypatch) -> list[list[int]]:
+    """What ``shard(n)`` gives each of ``size`` processes, as torchrun would describe them."""
+    parts = []
+    for rank in range(size):
+        monkeypatch.setenv("WORLD_SIZE", str(size))
+        monkeypatch.setenv("RANK", str(rank))
+        parts.append(shard(n))
+    return parts
+
+
+@pytest.mark.parametrize(("n", "size"), [(5, 2), (7, 2), (7, 3), (2, 3)])
+def test_shards_take_every_image_once_and_gather_back_in_order(n, size, monkeypatch):
+    parts = shares(n, size, monkeypatch)
+    assert sorted(i for part in parts for i in part) == list(range(n))
+    # each process gathers every share (here simulated) and puts the images back in order
+    monkeypatch.setattr(distributed, "_joined", world)
+    images = [[f"image {i}" for i in part] for part in parts]
+
+    def all_gather_object(gathered: list, mine) -> None:
+        gathered[:] = images
+
+    monkeypatch.setattr(distributed.dist, "all_gather_object", all_gather_object)
+    for mine in images:
+        assert gather_in_order(mine) == [f"image {i}" for i in range(n)]
 
 
 def free_port() -> int:
@@ -61,6 +90,10 @@ def runs(tmp_path_factory) -> dict[str, Path]:
     """The same 2-epoch recipe trained in one process and in two (global batch 4)."""
     root = tmp_path_factory.mktemp("ddp")
     blocks = write_blocks_dataset(root / "blocks", n=20)
+    info = read_info(blocks)  # and a split set of 17 images: no even share between two
+    train = info.splits["default"]["train"]
+    info.splits["odd"] = {"train": train[:17], "val": train[17:], "test": train[17:]}
+    write_info(blocks, info)
     # plain SGD: its steps follow the gradients (Adam's first steps are about their signs,
     # which tiny differences flip)
     args = ["train", "--config", "realtime", "--data", str(blocks), *TINY, "--set",
@@ -104,15 +137,15 @@ def test_two_processes_train_like_one_with_the_same_global_batch(runs):
 
 @pytest.mark.parametrize("protocol", ["standard", "paper"])
 def test_two_processes_evaluate_exactly_like_one(runs, protocol):
-    args = ["evaluate", str(runs["one"]), "--data", str(runs["blocks"]), "--split", "train",
-            "--protocol", protocol]  # fmt: skip
+    args = ["evaluate", str(runs["one"]), "--data", str(runs["blocks"]), "--protocol", protocol]
+    args += ["--split", "train", "--split-set", "odd"]
     single = runs["root"] / f"single-{protocol}.json"
     result = runner.invoke(app, [*args, "--json", str(single)])
     assert result.exit_code == 0, result.output
     double = runs["root"] / f"double-{protocol}.json"
     torchrun(*args, "--json", str(double))
     a, b = (json.loads(p.read_text()) for p in (single, double))
-    assert a["metrics"] == b["metrics"] and a["images"] == b["images"] == 18
+    assert a["metrics"] == b["metrics"] and a["images"] == b["images"] == 17
     if protocol == "standard":
         assert a["confusion_matrix"] == b["confusion_matrix"]
 
