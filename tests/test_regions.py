@@ -18,6 +18,8 @@ from indoorseg.config import load_config
 from indoorseg.data.dataset import IMAGENET_MEAN, IMAGENET_STD, to_tensor
 from indoorseg.data.synthetic.render import render_room
 from indoorseg.deploy import Segmenter
+from indoorseg.deploy.backends import TorchBackend
+from indoorseg.deploy.segmenter import ModelCard
 from indoorseg.errors import UsageError
 from indoorseg.evaluation import Scoring, evaluate_checkpoint
 from indoorseg.inference import (
@@ -129,6 +131,24 @@ def test_predictions_vote_when_asked():
     _, voted = next(predictions(BrightIsObject(), loader, runtime, regions=NORMALIZATION))
     assert (plain == y).float().mean() < 0.9
     assert (voted == y).float().mean() > 0.99
+
+
+def test_segmenter_votes_over_regions_at_one_scale():
+    image = two_halves(64, 96)
+    # the expectation, by hand: the stub's softmax on the normalised image, then voted
+    mean, std = (np.array(v).reshape(3, 1, 1) for v in NORMALIZATION)
+    x = torch.from_numpy(((image.transpose(2, 0, 1) / 255 - mean) / std).astype(np.float32))
+    plain = torch.softmax(BrightIsObject()(x[None]), 1)[0].numpy()
+    expected = region_vote(plain, image)
+    truth = np.zeros(image.shape[:2], np.int64)
+    truth[:, 48:] = 1
+    assert (plain.argmax(0) == truth).mean() < 0.9 < (expected.argmax(0) == truth).mean()
+
+    card = ModelCard({}, load_scheme("layout3"), IMAGENET_MEAN, IMAGENET_STD)
+    seg = Segmenter(TorchBackend(BrightIsObject(), make_runtime("cpu")), card, regions=True)
+    labels, probs = seg.predict(image, probabilities=True)
+    np.testing.assert_allclose(probs, expected, atol=1e-5)
+    assert (labels == expected.argmax(0)).all()
 
 
 def flat_checkpoint(path, scheme_name="layout3", gain=0.0):
