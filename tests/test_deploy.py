@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 from pathlib import Path
 
 import numpy as np
@@ -11,7 +12,7 @@ import torch
 from PIL import Image
 from typer.testing import CliRunner
 
-from indoorseg.checkpoint import Checkpoint, checkpoint_meta, save_checkpoint
+from indoorseg.checkpoint import Checkpoint, checkpoint_meta, load_checkpoint, save_checkpoint
 from indoorseg.classes import load_scheme
 from indoorseg.cli import app
 from indoorseg.config import load_config
@@ -147,6 +148,26 @@ def test_export_writes_metadata_and_passes_parity(exported):
     a = Segmenter.load(ckpt, backend="torch").predict(image)
     b = Segmenter.load(onnx_path).predict(image)  # auto: onnxruntime for an .onnx file
     assert agreement(a, b) >= 0.999
+
+
+def test_export_refuses_an_onnx_file_that_disagrees_with_pytorch(exported, tmp_path, monkeypatch):
+    ckpt, onnx_path, _ = exported
+    # PyTorch gets the network with its last layer sharpened, the ONNX file stays that of
+    # the network before: they disagree on about one pixel in seven, as a faulty export would
+    sharpened = load_checkpoint(ckpt)
+    sharpened.model["segmentation_head.0.weight"] *= 300
+    model_path = save_checkpoint(tmp_path / "sharpened.safetensors", sharpened)
+    written = []
+
+    def stale_onnx(model, path, meta, size, dynamic):
+        written.append(shutil.copyfile(onnx_path, path))
+        return Path(path)
+
+    monkeypatch.setattr("indoorseg.deploy.export.write_onnx", stale_onnx)
+    out = tmp_path / "sharpened.onnx"
+    with pytest.raises(ExportError, match=r"agrees with PyTorch on only [5-9]\d\.\d+ %"):
+        export(model_path, out, dynamic=True, size=(64, 96))
+    assert written and not out.exists()
 
 
 def test_int8_export_reports_its_accuracy_and_refuses_a_drop(blocks, tmp_path):
