@@ -16,12 +16,14 @@ from indoorseg.checkpoint import Checkpoint, checkpoint_meta, load_checkpoint, s
 from indoorseg.classes import load_scheme
 from indoorseg.cli import app
 from indoorseg.config import load_config
+from indoorseg.data.dataset import IMAGENET_MEAN, IMAGENET_STD
+from indoorseg.deploy.accuracy import random_images
 from indoorseg.deploy.benchmark import benchmark, markdown, skip_reason
-from indoorseg.deploy.export import export
+from indoorseg.deploy.export import ExportResult, check_int8, export
 from indoorseg.deploy.images import expand_inputs, read_image
 from indoorseg.deploy.machine import instruction_set, median_p90
 from indoorseg.deploy.onnx_export import read_onnx_meta
-from indoorseg.deploy.segmenter import Segmenter
+from indoorseg.deploy.segmenter import ModelCard, Segmenter
 from indoorseg.errors import ExportError, InputError, UsageError
 from indoorseg.models import ModelSpec, build_model
 
@@ -185,6 +187,35 @@ def test_int8_export_reports_its_accuracy_and_refuses_a_drop(blocks, tmp_path):
     assert read_onnx_meta(out)["input_size"] == [32, 64]
     labels = Segmenter.load(out).predict(np.zeros((64, 96, 3), np.uint8))
     assert labels.shape == (64, 96)
+
+
+def stub_segmenter(precision: str) -> Segmenter:
+    """A segmenter of the given precision whose network answers zeros."""
+    card = ModelCard({}, load_scheme("layout3"), IMAGENET_MEAN, IMAGENET_STD, None, precision)
+    return Segmenter(lambda x: np.zeros((1, 3, *x.shape[2:]), np.float32), card)
+
+
+@pytest.mark.parametrize(
+    ("int8_miou", "allow_drop", "kept"),
+    [(45.0, False, False), (49.5, False, True), (52.0, False, True), (45.0, True, True)],
+    ids=["loses-5", "loses-0.5", "gains-2", "loses-5-allowed"],
+)
+def test_int8_gate_refuses_a_real_loss_and_keeps_a_gain(monkeypatch, int8_miou, allow_drop, kept):
+    figures = {"fp32": 50.0, "int8": int8_miou}  # mean IoU (%) of each on the eval data
+
+    def mean_iou(segmenter, root, split):
+        return figures[segmenter.card.precision]
+
+    monkeypatch.setattr("indoorseg.deploy.export.mean_iou", mean_iou)
+    fp32, int8 = (stub_segmenter(precision) for precision in ("fp32", "int8"))
+    result = ExportResult(Path("model.onnx"))
+    gate = (result, fp32, int8, random_images(1, (32, 32)), ("eval-data", "test"))
+    if kept:
+        check_int8(*gate, (1.0, allow_drop), say=lambda line: None)
+        assert result.miou == figures
+    else:
+        with pytest.raises(ExportError, match="int8 loses 5.00 points"):
+            check_int8(*gate, (1.0, allow_drop), say=lambda line: None)
 
 
 # --- predict ----------------------------------------------------------------------------
