@@ -40,6 +40,13 @@ def test_other_seed_or_index_give_another_room(rooms):
         assert not np.array_equal(other.depth, rooms[3].depth)
 
 
+def test_seed_and_index_are_not_added_together():
+    # (0, 1) and (1, 0) share a sum: two streams that must still hold other rooms
+    a, b = render_room(0, 1, (48, 64)), render_room(1, 0, (48, 64))
+    assert not np.array_equal(a.rgb, b.rgb)
+    assert not np.array_equal(a.depth, b.depth)
+
+
 def test_arrays_have_the_documented_shapes_and_types(rooms):
     room = render_room(0, 0, (48, 64))
     assert room.rgb.shape == (48, 64, 3) and room.rgb.dtype == np.uint8
