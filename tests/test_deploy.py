@@ -27,7 +27,7 @@ from indoorseg.deploy.segmenter import ModelCard, Segmenter
 from indoorseg.errors import ExportError, InputError, UsageError
 from indoorseg.models import ModelSpec, build_model
 
-from conftest import shared_nyu
+from conftest import checkpoint_network, reference_logits, shared_nyu
 
 runner = CliRunner()
 
@@ -123,6 +123,21 @@ def test_segmenter_keeps_any_size_and_gives_probabilities(tmp_path):
     assert small.predict(image).shape == (50, 70)  # run smaller, restored to full size
     with pytest.raises(InputError, match="uint8"):
         seg.predict(image.astype(np.float32))
+
+
+def test_segmenter_feeds_the_network_as_a_hand_normalised_rgb_image(exported):
+    ckpt, onnx_path, _ = exported
+    image = np.random.default_rng(4).integers(0, 256, (64, 96, 3), dtype=np.uint8)  # unpadded
+    logits = reference_logits(checkpoint_network(ckpt), image)
+    expected = torch.softmax(logits, 0).numpy()
+    # this untrained network's logits vary by about 1e-4 over an image, and a swapped mean
+    # and std or BGR input moves them by 2e-4: hence the tight tolerances
+    for backend, path in (("torch", ckpt), ("onnxruntime", onnx_path)):
+        seg = Segmenter.load(path, backend=backend)
+        labels, probs = seg.predict(image, probabilities=True)
+        np.testing.assert_allclose(seg.logits(image), logits, rtol=0, atol=2e-6, err_msg=backend)
+        np.testing.assert_allclose(probs, expected, rtol=0, atol=1e-6, err_msg=backend)
+        assert (labels == expected.argmax(0)).all(), backend
 
 
 def test_every_backend_gives_the_same_labels_on_real_images(exported):
