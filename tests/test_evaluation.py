@@ -12,14 +12,14 @@ from indoorseg.checkpoint import Checkpoint, CheckpointError, checkpoint_meta, s
 from indoorseg.classes import load_scheme
 from indoorseg.config import ConfigError, load_config
 from indoorseg.data.dataset import SegmentationDataset
-from indoorseg.data.prepared import read_info, write_info, write_sample
+from indoorseg.data.prepared import read_info, read_rgb_png, write_info, write_sample
 from indoorseg.evaluation import evaluate_checkpoint
 from indoorseg.metrics import ConfusionMatrix, PaperScores
 from indoorseg.models import ModelSpec, build_model
 from indoorseg.runlog import write_run_info
 from indoorseg.training import train
 
-from conftest import write_blocks_dataset
+from conftest import checkpoint_network, reference_logits, write_blocks_dataset
 
 
 def constant_checkpoint(path, scheme_name: str, answer: int, **config_overrides):
@@ -34,6 +34,20 @@ def constant_checkpoint(path, scheme_name: str, answer: int, **config_overrides)
         head.bias[answer] = 10.0
     config = load_config(None, [f"data.{k}={v}" for k, v in config_overrides.items()])
     meta = checkpoint_meta(config, spec, scheme, epoch=1, step=0, metrics={})
+    save_checkpoint(path, Checkpoint(meta, model.state_dict()))
+    return path
+
+
+def sharpened_checkpoint(path, scheme_name: str = "layout3"):
+    """A checkpoint of an untrained network whose last layer is made 1000 times stronger,
+    so that its answers vary over an image and with how the image is fed to it."""
+    torch.manual_seed(0)
+    scheme = load_scheme(scheme_name)
+    spec = ModelSpec("deeplabv3plus_mobilenet_v2", scheme.num_classes)
+    model = build_model(spec)
+    with torch.no_grad():
+        model.segmentation_head[0].weight.mul_(1000)
+    meta = checkpoint_meta(load_config(None, []), spec, scheme, epoch=1, step=0, metrics={})
     save_checkpoint(path, Checkpoint(meta, model.state_dict()))
     return path
 
@@ -223,3 +237,17 @@ def test_naming_the_default_split_set_scores_into_the_same_folder(blocks, tmp_pa
     write_info(blocks, info)
     other = evaluate_checkpoint(ckpt, blocks, split_set="other", device="cpu")
     assert Path(other["out_dir"]).name == "other.test-standard"
+
+
+def test_evaluation_feeds_the_network_as_a_hand_normalised_rgb_image(blocks, tmp_path):
+    ckpt = sharpened_checkpoint(tmp_path / "sharp.safetensors")
+    result = evaluate_checkpoint(ckpt, blocks, device="cpu", workers=0)
+    network, test = checkpoint_network(ckpt), SegmentationDataset(blocks, "layout3", "test")
+    expected = np.zeros((3, 3), np.int64)  # [label, prediction] over every pixel
+    for index, sample_id in enumerate(test.ids):
+        rgb = read_rgb_png(blocks / "rgb" / f"{sample_id}.png")
+        pred = reference_logits(network, rgb).argmax(0).numpy()
+        np.add.at(expected, (test.label(index), pred), 1)
+    assert (expected.sum(0) > 1000).sum() >= 2  # the answers vary: a real comparison
+    # equal here; a pixel or two at a near tie may flip with another machine's float sums
+    assert np.abs(np.array(result["confusion_matrix"]) - expected).sum() <= 4, expected
