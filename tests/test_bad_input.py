@@ -278,6 +278,19 @@ def test_a_checkpoint_that_does_not_add_up_is_refused_in_one_short_line(
     assert "weights_only" not in result.output
 
 
+def test_a_checkpoint_with_an_impossible_normalisation_is_not_scored(blocks, tmp_path):
+    spec = ModelSpec("deeplabv3plus_mobilenet_v2", 3)
+    meta = checkpoint_meta(load_config(None, []), spec, load_scheme("layout3"), epoch=1)
+    meta["normalization"]["std"] = [0.229, 0.0, 0.225]  # green divided by zero
+    run = tmp_path / "run"
+    save_checkpoint(run / "best.safetensors", Checkpoint(meta, build_model(spec).state_dict()))
+    result = runner.invoke(app, ["evaluate", str(run), "--data", str(blocks)])
+    assert result.exit_code == 2 and isinstance(result.exception, SystemExit), result.output
+    message = "normalization.std must be 3 positive finite numbers, got [0.229, 0.0, 0.225]"
+    assert message in result.output and "best.safetensors" in result.output
+    assert not (run / "eval").exists()
+
+
 def test_stale_partial_folders_of_dead_processes_are_removed(tmp_path):
     dead = tmp_path / ".rooms.partial-999999999-abc"  # no such process
     live = tmp_path / f".rooms.partial-{os.getpid()}-def"

@@ -30,7 +30,7 @@ from indoorseg.checkpoint import (
     save_checkpoint,
     set_rng_state,
 )
-from indoorseg.classes import scheme_from_dict
+from indoorseg.classes import load_scheme, scheme_from_dict
 from indoorseg.config import load_config
 from indoorseg.deploy import Segmenter
 from indoorseg.models import ModelSpec, build_model
@@ -169,6 +169,45 @@ def test_a_custom_void_class_keeps_its_name_and_colour(tmp_path):
     segmenter = Segmenter.load(path, backend="torch")
     assert segmenter.class_names == ["seat", "rest", "unknown"]
     assert segmenter.colors[-1] == (90, 60, 30)
+
+
+def model_file(path: Path, **normalization) -> Path:
+    """A checkpoint of a layout3 model whose stored normalisation has ``normalization``
+    in place of ImageNet's (its weights are not read here)."""
+    spec = ModelSpec("deeplabv3plus_mobilenet_v2", 3)
+    meta = checkpoint_meta(load_config(None, []), spec, load_scheme("layout3"), epoch=1)
+    meta["normalization"].update(normalization)
+    return save_checkpoint(path, Checkpoint(meta, {"w": torch.zeros(1)}))
+
+
+NAN, INF = float("nan"), float("inf")
+
+
+@pytest.mark.parametrize(
+    ("field", "values"),
+    [
+        ("std", [0.229, 0, 0.225]),
+        ("std", [0.229, -0.224, 0.225]),
+        ("std", [0.229, NAN, 0.225]),
+        ("std", [0.229, 0.224, INF]),
+        ("std", [0.229, 0.224]),
+        ("std", "0.229"),
+        ("mean", [0.485, 0.456, 0.406, 0.5]),
+        ("mean", [0.485, None, 0.406]),
+        ("mean", [0.485, -INF, 0.406]),
+    ],
+)
+def test_an_impossible_normalisation_is_refused_naming_the_file_and_field(tmp_path, field, values):
+    path = model_file(tmp_path / "odd.safetensors", **{field: values})
+    with pytest.raises(CheckpointError) as info:
+        read_model(path)
+    need = "3 positive finite numbers" if field == "std" else "3 finite numbers"
+    assert str(info.value) == f"{path}: normalization.{field} must be {need}, got {values!r}"
+
+
+def test_a_negative_mean_is_a_possible_normalisation(tmp_path):
+    path = model_file(tmp_path / "ok.safetensors", mean=[-0.5, 0, 1], std=[2, 1e-3, 0.5])
+    assert read_model(path).normalization == ([-0.5, 0.0, 1.0], [2.0, 1e-3, 0.5])
 
 
 # --- read_meta errors -------------------------------------------------------------------

@@ -187,6 +187,28 @@ def test_export_refuses_an_onnx_file_that_disagrees_with_pytorch(exported, tmp_p
     assert written and not out.exists()
 
 
+def test_an_onnx_file_with_an_impossible_normalisation_is_refused(exported, tmp_path):
+    import onnx
+
+    _, onnx_path, _ = exported
+    proto = onnx.load_model(str(onnx_path))
+    entry = next(p for p in proto.metadata_props if p.key == "indoorseg")
+    meta = json.loads(entry.value)
+    meta["normalization"]["std"] = [0.229, 0.224, -0.225]
+    entry.value = json.dumps(meta)
+    doctored = tmp_path / "doctored.onnx"
+    onnx.save_model(proto, str(doctored))
+    message = "normalization.std must be 3 positive finite numbers, got [0.229, 0.224, -0.225]"
+    with pytest.raises(InputError) as info:
+        Segmenter.load(doctored)
+    assert str(info.value) == f"{doctored}: {message}"
+    Image.fromarray(np.zeros((32, 32, 3), np.uint8)).save(tmp_path / "room.png")
+    args = ["predict", str(doctored), str(tmp_path / "room.png"), "--out", str(tmp_path / "o")]
+    result = runner.invoke(app, args)
+    assert result.exit_code == 2 and message in result.output, result.output
+    assert not (tmp_path / "o").exists()
+
+
 def test_int8_export_reports_its_accuracy_and_refuses_a_drop(blocks, tmp_path):
     ckpt = random_checkpoint(tmp_path / "m.safetensors")
     out = tmp_path / "m-int8.onnx"

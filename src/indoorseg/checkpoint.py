@@ -28,7 +28,7 @@ from torch import nn
 from indoorseg import __version__
 from indoorseg.classes import Scheme, scheme_from_dict, scheme_to_dict
 from indoorseg.config import Config
-from indoorseg.data.dataset import IMAGENET_MEAN, IMAGENET_STD
+from indoorseg.data.dataset import IMAGENET_MEAN, IMAGENET_STD, checked_normalization
 from indoorseg.errors import CheckpointError
 from indoorseg.files import atomic_path, atomic_write_text
 from indoorseg.models import ModelSpec
@@ -213,10 +213,10 @@ def read_model(path: str | Path, which: str = "best") -> ModelRecord:
         spec = ModelSpec.from_dict(ckpt.meta["model"])
         scheme = scheme_from_dict(ckpt.meta["scheme"], f"{path} scheme")
         norm = ckpt.meta["normalization"]
-        normalization = (list(norm["mean"]), list(norm["std"]))
         train_data = dict(ckpt.meta["config"]["data"])
     except (KeyError, TypeError) as err:
         raise CheckpointError(f"{path}: incomplete or inconsistent checkpoint ({err})") from None
+    normalization = checked_normalization(norm, str(path), CheckpointError)
     if spec.num_classes != scheme.num_classes:
         raise CheckpointError(f"{path}: its network has {spec.num_classes} outputs but its "
                               f"scheme {scheme.name!r} has {scheme.num_classes} classes; it "

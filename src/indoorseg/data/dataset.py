@@ -9,6 +9,7 @@ the samples the uninterrupted one would have, and workers need no RNG bookkeepin
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -19,9 +20,36 @@ from torch.utils.data import Dataset, Sampler
 
 from indoorseg.classes import Scheme, load_scheme
 from indoorseg.data.prepared import DatasetError, read_info, read_label_png, read_rgb_png
+from indoorseg.errors import IndoorsegError
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
+
+
+def checked_normalization(
+    stored: object, where: str, error: type[IndoorsegError]
+) -> tuple[list[float], list[float]]:
+    """The (mean, std) per RGB channel that a model file stores as ``{"mean", "std"}``.
+
+    Each must be 3 finite numbers, the std's above 0: anything else would feed the network
+    infinities or garbage and still be scored. Raises ``error`` naming ``where`` (the file)
+    and the field at fault.
+    """
+    if not isinstance(stored, dict):
+        raise error(f"{where}: normalization must be a mapping of mean and std, got {stored!r}")
+    checked = []
+    for key, need in (("mean", "3 finite numbers"), ("std", "3 positive finite numbers")):
+        values = stored.get(key)
+        numbers = isinstance(values, list | tuple) and len(values) == 3
+        numbers = numbers and all(_finite_number(v) for v in values)
+        if not numbers or (key == "std" and min(values) <= 0):
+            raise error(f"{where}: normalization.{key} must be {need}, got {values!r}")
+        checked.append([float(v) for v in values])
+    return checked[0], checked[1]
+
+
+def _finite_number(value: object) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
 
 
 @dataclass(frozen=True)

@@ -16,6 +16,7 @@ from pathlib import Path
 import torch
 from torch import nn
 
+from indoorseg.data.dataset import checked_normalization
 from indoorseg.errors import ExportError, InputError
 from indoorseg.files import atomic_path
 
@@ -79,7 +80,8 @@ def read_onnx_meta(path: str | Path) -> dict:
     """The indoorseg metadata of an ``.onnx`` file.
 
     Raises:
-        InputError: not an ONNX file, or one without indoorseg's metadata.
+        InputError: not an ONNX file, one without indoorseg's metadata, or one whose
+            normalisation cannot be fed to a network (a std of 0, not 3 numbers...).
     """
     import onnx
 
@@ -100,4 +102,5 @@ def read_onnx_meta(path: str | Path) -> dict:
             meta[key]  # noqa: B018 - presence check
     except (ValueError, KeyError, TypeError) as err:
         raise InputError(f"{path}: malformed indoorseg metadata ({err})") from None
+    checked_normalization(meta["normalization"], str(path), InputError)
     return meta
