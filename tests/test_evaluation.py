@@ -115,7 +115,7 @@ def test_the_paper_crop_is_height_by_width_from_the_top_left(blocks, tmp_path):
     wall = load_scheme("nyu40").class_names.index("wall")
     ckpt = constant_checkpoint(tmp_path / "wall.safetensors", "nyu40", wall, crop="[32,48]")
     paper_crop = {"protocol": "paper", "top_left_crop": True}
-    result = evaluate_checkpoint(ckpt, blocks, device="cpu", **paper_crop)
+    result = evaluate_checkpoint(ckpt, blocks, device="cpu", workers=0, **paper_crop)
     assert result["top_left_crop"] == [32, 48]
     test = SegmentationDataset(blocks, "nyu40", "test")
     expected = PaperScores()
