@@ -6,10 +6,16 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import torch
 
+from indoorseg.checkpoint import load_checkpoint
 from indoorseg.classes import BUILTIN_SPACES
 from indoorseg.data.prepared import PreparedInfo, write_info, write_sample
+from indoorseg.models import ModelSpec, build_model
 
+# ImageNet's statistics in RGB order, written out: the tests' reference, not the library's
+RGB_MEAN = np.array([0.485, 0.456, 0.406])
+RGB_STD = np.array([0.229, 0.224, 0.225])
 SHARED_NYU = Path(__file__).resolve().parents[1].parent / "shared" / "nyuv2"
 
 
@@ -19,6 +25,24 @@ def shared_nyu(sub: str) -> Path:
     if not path.exists():
         pytest.skip(f"real NYU Depth v2 files not found at {path} (../shared/nyuv2 is absent)")
     return path
+
+
+def checkpoint_network(path: Path) -> torch.nn.Module:
+    """The network of a checkpoint file, rebuilt from its spec and weights, in eval mode."""
+    ckpt = load_checkpoint(path)
+    model = build_model(ModelSpec.from_dict(ckpt.meta["model"]))
+    model.load_state_dict(ckpt.model)
+    return model.eval()
+
+
+def reference_logits(model: torch.nn.Module, rgb: np.ndarray) -> torch.Tensor:
+    """A network's logits on an RGB image normalised by hand, as every path must feed it.
+
+    Shape: rgb (H, W, 3) uint8, H and W multiples of 32 -> (C, H, W) float32.
+    """
+    x = (rgb / 255.0 - RGB_MEAN) / RGB_STD
+    with torch.no_grad():
+        return model(torch.from_numpy(x.transpose(2, 0, 1)[None].astype(np.float32)))[0]
 
 
 def write_blocks_dataset(root: Path, n: int = 8, size: tuple[int, int] = (64, 96)) -> Path:

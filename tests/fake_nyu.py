@@ -91,16 +91,23 @@ def write_fake_nyu_mat(
     return {k: v for k, v in arrays.items() if v is not None}
 
 
-def write_full_size_fake_mat(path: str | Path, n: int = 1449, names: list[str] | None = None,
-                             height: int = 480, width: int = 640) -> Path:  # fmt: skip
+def write_full_size_fake_mat(
+    path: str | Path,
+    n: int = 1449,
+    names: list[str] | None = None,
+    height: int = 480,
+    width: int = 640,
+) -> Path:
     """The official layout at full size (about 4 GB for 1449 images), written one image at
     a time so that writing it needs little memory; content is cheap, varied noise."""
     names = fake_names(894) if names is None else list(names)
     rng = np.random.default_rng(0)
     tile = rng.integers(0, 256, size=(3, 64, 48), dtype=np.uint8)
-    layout = {"images": ((n, 3, width, height), np.uint8, "uint8"),
-              "labels": ((n, width, height), np.uint16, "uint16"),
-              "depths": ((n, width, height), np.float32, "single")}  # fmt: skip
+    layout = {
+        "images": ((n, 3, width, height), np.uint8, "uint8"),
+        "labels": ((n, width, height), np.uint16, "uint16"),
+        "depths": ((n, width, height), np.float32, "single"),
+    }
     with h5py.File(path, "w", userblock_size=512) as f:
         ds = {}
         for key, (shape, dtype, matlab) in layout.items():

@@ -18,15 +18,21 @@ from indoorseg.checkpoint import (
     CHECKPOINT_META,
     Checkpoint,
     CheckpointError,
+    checkpoint_meta,
     load_checkpoint,
     load_optimizer_state,
     optimizer_state,
     read_meta,
+    read_model,
     resolve,
     rng_state,
     save_checkpoint,
     set_rng_state,
 )
+from indoorseg.classes import load_scheme, scheme_from_dict
+from indoorseg.config import load_config
+from indoorseg.deploy import Segmenter
+from indoorseg.models import ModelSpec, build_model
 
 
 @pytest.fixture
@@ -144,6 +150,65 @@ def test_metadata_round_trips_and_has_a_json_sidecar(tmp_path):
     assert json.loads(sidecar.read_text()) == expected
 
 
+def test_a_custom_void_class_keeps_its_name_and_colour(tmp_path):
+    classes = [
+        {"name": "seat", "members": ["chair", "sofa"], "color": [1, 2, 3]},
+        {"name": "rest", "members": "rest", "color": [4, 5, 6]},
+    ]
+    raw = {"name": "seats", "space": "nyu40", "void": "class", "classes": classes}
+    scheme = scheme_from_dict({**raw, "void_name": "unknown", "void_color": [90, 60, 30]})
+    spec = ModelSpec("deeplabv3plus_mobilenet_v2", scheme.num_classes)
+    meta = checkpoint_meta(load_config(None, []), spec, scheme, epoch=1, step=0, metrics={})
+    ckpt = Checkpoint(meta, build_model(spec).state_dict())
+    path = save_checkpoint(tmp_path / "seats.safetensors", ckpt)
+    read = read_model(path).scheme
+    assert read.class_names == ["seat", "rest", "unknown"]
+    assert read.colors == [(1, 2, 3), (4, 5, 6), (90, 60, 30)]
+    assert read.void_id == 2
+    segmenter = Segmenter.load(path, backend="torch")
+    assert segmenter.class_names == ["seat", "rest", "unknown"]
+    assert segmenter.colors[-1] == (90, 60, 30)
+
+
+def model_file(path: Path, **normalization) -> Path:
+    """A checkpoint of a layout3 model whose stored normalisation has ``normalization``
+    in place of ImageNet's (its weights are not read here)."""
+    spec = ModelSpec("deeplabv3plus_mobilenet_v2", 3)
+    meta = checkpoint_meta(load_config(None, []), spec, load_scheme("layout3"), epoch=1)
+    meta["normalization"].update(normalization)
+    return save_checkpoint(path, Checkpoint(meta, {"w": torch.zeros(1)}))
+
+
+NAN, INF = float("nan"), float("inf")
+
+
+@pytest.mark.parametrize(
+    ("field", "values"),
+    [
+        ("std", [0.229, 0, 0.225]),
+        ("std", [0.229, -0.224, 0.225]),
+        ("std", [0.229, NAN, 0.225]),
+        ("std", [0.229, 0.224, INF]),
+        ("std", [0.229, 0.224]),
+        ("std", "0.229"),
+        ("mean", [0.485, 0.456, 0.406, 0.5]),
+        ("mean", [0.485, None, 0.406]),
+        ("mean", [0.485, -INF, 0.406]),
+    ],
+)
+def test_an_impossible_normalisation_is_refused_naming_the_file_and_field(tmp_path, field, values):
+    path = model_file(tmp_path / "odd.safetensors", **{field: values})
+    with pytest.raises(CheckpointError) as info:
+        read_model(path)
+    need = "3 positive finite numbers" if field == "std" else "3 finite numbers"
+    assert str(info.value) == f"{path}: normalization.{field} must be {need}, got {values!r}"
+
+
+def test_a_negative_mean_is_a_possible_normalisation(tmp_path):
+    path = model_file(tmp_path / "ok.safetensors", mean=[-0.5, 0, 1], std=[2, 1e-3, 0.5])
+    assert read_model(path).normalization == ((-0.5, 0.0, 1.0), (2.0, 1e-3, 0.5))
+
+
 # --- read_meta errors -------------------------------------------------------------------
 
 
@@ -184,7 +249,10 @@ def test_safetensors_without_indoorseg_metadata(tmp_path):
 @pytest.mark.parametrize(
     ("header", "message"),
     [
-        ({"format": CHECKPOINT_META.name, "version": CHECKPOINT_META.version + 1}, "version 2, this indoorseg reads version 1"),
+        (
+            {"format": CHECKPOINT_META.name, "version": CHECKPOINT_META.version + 1},
+            "version 2, this indoorseg reads version 1",
+        ),
         ({"format": "other-tool", "version": CHECKPOINT_META.version}, "format 'other-tool'"),
         ({"version": CHECKPOINT_META.version}, "format None"),
     ],

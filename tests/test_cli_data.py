@@ -52,17 +52,35 @@ def test_download_prepare_stats(mirror, tmp_path):
     downloads = tmp_path / "downloads"
     result = runner.invoke(
         app,
-        ["data", "download", "nyuv2", "--out", str(downloads),
-         "--mat-url", url + "nyu_depth_v2_labeled.mat", "--meta-url", url],
-    )  # fmt: skip
+        [
+            "data",
+            "download",
+            "nyuv2",
+            "--out",
+            str(downloads),
+            "--mat-url",
+            url + "nyu_depth_v2_labeled.mat",
+            "--meta-url",
+            url,
+        ],
+    )
     assert result.exit_code == 0, result.output
     for name in ("nyu_depth_v2_labeled.mat", "splits.mat", "classMapping40.mat"):
         assert (downloads / name).read_bytes() == (root / name).read_bytes()
     assert (downloads / "nyu_depth_v2_labeled.mat.sha256").is_file()
 
     prepared = tmp_path / "nyuv2"
-    args = ["data", "prepare", "nyuv2", "--mat", str(downloads / "nyu_depth_v2_labeled.mat"),
-            "--meta", str(downloads), "--out", str(prepared)]  # fmt: skip
+    args = [
+        "data",
+        "prepare",
+        "nyuv2",
+        "--mat",
+        str(downloads / "nyu_depth_v2_labeled.mat"),
+        "--meta",
+        str(downloads),
+        "--out",
+        str(prepared),
+    ]
     result = runner.invoke(app, args)
     assert result.exit_code == 0, result.output
     info = read_info(prepared)
@@ -71,8 +89,9 @@ def test_download_prepare_stats(mirror, tmp_path):
     again = runner.invoke(app, args)
     assert again.exit_code == 0 and "already prepared" in again.output
 
-    stats = runner.invoke(app, ["data", "stats", str(prepared), "--scheme", "nyu40", "--json",
-                                "--split", "test"])  # fmt: skip
+    stats = runner.invoke(
+        app, ["data", "stats", str(prepared), "--scheme", "nyu40", "--json", "--split", "test"]
+    )
     assert stats.exit_code == 0, stats.output
     payload = json.loads(stats.stdout)
     assert payload["images"] == 654 and payload["pixels"] == 654 * 6 * 8
@@ -83,9 +102,18 @@ def test_download_refuses_a_corrupted_metadata_file(mirror, tmp_path):
     (root / "splits.mat").write_bytes(b"tampered" + (root / "splits.mat").read_bytes()[8:])
     result = runner.invoke(
         app,
-        ["data", "download", "nyuv2", "--out", str(tmp_path / "d"),
-         "--mat-url", url + "nyu_depth_v2_labeled.mat", "--meta-url", url],
-    )  # fmt: skip
+        [
+            "data",
+            "download",
+            "nyuv2",
+            "--out",
+            str(tmp_path / "d"),
+            "--mat-url",
+            url + "nyu_depth_v2_labeled.mat",
+            "--meta-url",
+            url,
+        ],
+    )
     assert result.exit_code == 2
     assert "splits.mat" in result.output and "sha256" in result.output
     assert not (tmp_path / "d" / "splits.mat").exists()
@@ -95,13 +123,37 @@ def test_prepare_errors_name_the_file(tmp_path):
     bad = tmp_path / "nyu_depth_v2_labeled.mat"
     bad.write_text("not hdf5")
     meta = shared_nyu("meta")
-    result = runner.invoke(app, ["data", "prepare", "nyuv2", "--mat", str(bad), "--meta",
-                                 str(meta), "--out", str(tmp_path / "out")])  # fmt: skip
+    result = runner.invoke(
+        app,
+        [
+            "data",
+            "prepare",
+            "nyuv2",
+            "--mat",
+            str(bad),
+            "--meta",
+            str(meta),
+            "--out",
+            str(tmp_path / "out"),
+        ],
+    )
     assert result.exit_code == 2 and "nyu_depth_v2_labeled.mat" in result.output
     assert "HDF5" in result.output
     assert not (tmp_path / "out").exists()
-    wrong = runner.invoke(app, ["data", "prepare", "nyu", "--mat", str(bad), "--meta",
-                                str(tmp_path), "--out", str(tmp_path / "out")])  # fmt: skip
+    wrong = runner.invoke(
+        app,
+        [
+            "data",
+            "prepare",
+            "nyu",
+            "--mat",
+            str(bad),
+            "--meta",
+            str(tmp_path),
+            "--out",
+            str(tmp_path / "out"),
+        ],
+    )
     assert wrong.exit_code == 2 and "unknown dataset 'nyu'" in wrong.output
 
 

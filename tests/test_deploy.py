@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 from pathlib import Path
 
 import numpy as np
@@ -12,21 +13,22 @@ from PIL import Image
 from typer.testing import CliRunner
 
 from indoorseg.backends import BACKENDS, Options
-from indoorseg.checkpoint import Checkpoint, checkpoint_meta, save_checkpoint
+from indoorseg.checkpoint import Checkpoint, checkpoint_meta, load_checkpoint, save_checkpoint
 from indoorseg.classes import load_scheme
 from indoorseg.cli import app
 from indoorseg.config import load_config
 from indoorseg.deploy.benchmark import benchmark, markdown
-from indoorseg.deploy.export import export
+from indoorseg.deploy.export import ExportResult, check_int8, export
+from indoorseg.deploy.parity import random_images
 from indoorseg.deploy.sources import expand_inputs
 from indoorseg.errors import ExportError, InputError, UsageError
-from indoorseg.images import read_image
-from indoorseg.inference import Segmenter
+from indoorseg.images import IMAGENET, read_image
+from indoorseg.inference import ModelCard, Segmenter
 from indoorseg.machine import instruction_set, median_p90
 from indoorseg.models import ModelSpec, build_model
 from indoorseg.onnx_file import read_onnx_meta
 
-from conftest import shared_nyu
+from conftest import checkpoint_network, reference_logits, shared_nyu
 
 runner = CliRunner()
 
@@ -101,9 +103,13 @@ def test_inputs_expand_folders_and_globs_and_report_what_matches_nothing(tmp_pat
     (tmp_path / "other").mkdir()
     (tmp_path / "other" / "a.png").write_bytes(b"x")
     sources, problems = expand_inputs(
-        [str(tmp_path / "imgs"), str(tmp_path / "other" / "*.png"), str(tmp_path / "empty"),
-         str(tmp_path / "missing.png")]
-    )  # fmt: skip
+        [
+            str(tmp_path / "imgs"),
+            str(tmp_path / "other" / "*.png"),
+            str(tmp_path / "empty"),
+            str(tmp_path / "missing.png"),
+        ]
+    )
     assert [s.name for s in sources] == ["a", "b", "a-2"]
     assert len(problems) == 2 and "no images or videos" in problems[0]
     assert "no such file" in problems[1]
@@ -126,6 +132,21 @@ def test_segmenter_keeps_any_size_and_gives_probabilities(tmp_path):
     assert small.predict(image).shape == (50, 70)  # run smaller, restored to full size
     with pytest.raises(InputError, match="uint8"):
         seg.predict(image.astype(np.float32))
+
+
+def test_segmenter_feeds_the_network_as_a_hand_normalised_rgb_image(exported):
+    ckpt, onnx_path, _ = exported
+    image = np.random.default_rng(4).integers(0, 256, (64, 96, 3), dtype=np.uint8)  # unpadded
+    logits = reference_logits(checkpoint_network(ckpt), image)
+    expected = torch.softmax(logits, 0).numpy()
+    # this untrained network's logits vary by about 1e-4 over an image, and a swapped mean
+    # and std or BGR input moves them by 2e-4: hence the tight tolerances
+    for backend, path in (("torch", ckpt), ("onnxruntime", onnx_path)):
+        seg = Segmenter.load(path, backend=backend)
+        labels, probs = seg.predict(image, probabilities=True)
+        np.testing.assert_allclose(seg.logits(image), logits, rtol=0, atol=2e-6, err_msg=backend)
+        np.testing.assert_allclose(probs, expected, rtol=0, atol=1e-6, err_msg=backend)
+        assert (labels == expected.argmax(0)).all(), backend
 
 
 def test_every_backend_gives_the_same_labels_on_real_images(exported):
@@ -155,6 +176,48 @@ def test_export_writes_metadata_and_passes_parity(exported):
     assert agreement(a, b) >= 0.999
 
 
+def test_export_refuses_an_onnx_file_that_disagrees_with_pytorch(exported, tmp_path, monkeypatch):
+    ckpt, onnx_path, _ = exported
+    # PyTorch gets the network with its last layer sharpened, the ONNX file stays that of
+    # the network before: they disagree on about one pixel in seven, as a faulty export would
+    sharpened = load_checkpoint(ckpt)
+    sharpened.model["segmentation_head.0.weight"] *= 300
+    model_path = save_checkpoint(tmp_path / "sharpened.safetensors", sharpened)
+    written = []
+
+    def stale_onnx(model, path, meta, size, dynamic):
+        written.append(shutil.copyfile(onnx_path, path))
+        return Path(path)
+
+    monkeypatch.setattr("indoorseg.deploy.export.write_onnx", stale_onnx)
+    out = tmp_path / "sharpened.onnx"
+    with pytest.raises(ExportError, match=r"agrees with PyTorch on only [5-9]\d\.\d+ %"):
+        export(model_path, out, dynamic=True, size=(64, 96))
+    assert written and not out.exists()
+
+
+def test_an_onnx_file_with_an_impossible_normalisation_is_refused(exported, tmp_path):
+    import onnx
+
+    _, onnx_path, _ = exported
+    proto = onnx.load_model(str(onnx_path))
+    entry = next(p for p in proto.metadata_props if p.key == "indoorseg")
+    meta = json.loads(entry.value)
+    meta["normalization"]["std"] = [0.229, 0.224, -0.225]
+    entry.value = json.dumps(meta)
+    doctored = tmp_path / "doctored.onnx"
+    onnx.save_model(proto, str(doctored))
+    message = "normalization.std must be 3 positive finite numbers, got [0.229, 0.224, -0.225]"
+    with pytest.raises(InputError) as info:
+        Segmenter.load(doctored)
+    assert str(info.value) == f"{doctored}: {message}"
+    Image.fromarray(np.zeros((32, 32, 3), np.uint8)).save(tmp_path / "room.png")
+    args = ["predict", str(doctored), str(tmp_path / "room.png"), "--out", str(tmp_path / "o")]
+    result = runner.invoke(app, args)
+    assert result.exit_code == 2 and message in result.output, result.output
+    assert not (tmp_path / "o").exists()
+
+
 def test_int8_export_reports_its_accuracy_and_refuses_a_drop(blocks, tmp_path):
     ckpt = random_checkpoint(tmp_path / "m.safetensors")
     out = tmp_path / "m-int8.onnx"
@@ -170,6 +233,35 @@ def test_int8_export_reports_its_accuracy_and_refuses_a_drop(blocks, tmp_path):
     assert read_onnx_meta(out)["input_size"] == [32, 64]
     labels = Segmenter.load(out).predict(np.zeros((64, 96, 3), np.uint8))
     assert labels.shape == (64, 96)
+
+
+def stub_segmenter(precision: str) -> Segmenter:
+    """A segmenter of the given precision whose network answers zeros."""
+    card = ModelCard(Path("stub"), {}, load_scheme("layout3"), IMAGENET, precision=precision)
+    return Segmenter(lambda x: torch.zeros(1, 3, *x.shape[2:]), card)
+
+
+@pytest.mark.parametrize(
+    ("int8_miou", "allow_drop", "kept"),
+    [(45.0, False, False), (49.5, False, True), (52.0, False, True), (45.0, True, True)],
+    ids=["loses-5", "loses-0.5", "gains-2", "loses-5-allowed"],
+)
+def test_int8_gate_refuses_a_real_loss_and_keeps_a_gain(monkeypatch, int8_miou, allow_drop, kept):
+    figures = {"fp32": 50.0, "int8": int8_miou}  # mean IoU (%) of each on the eval data
+
+    def mean_iou(segmenter, root, split):
+        return figures[segmenter.card.precision]
+
+    monkeypatch.setattr("indoorseg.deploy.export.mean_iou", mean_iou)
+    fp32, int8 = (stub_segmenter(precision) for precision in ("fp32", "int8"))
+    result = ExportResult(Path("model.onnx"))
+    gate = (result, fp32, int8, random_images(1, (32, 32)), ("eval-data", "test"))
+    if kept:
+        check_int8(*gate, (1.0, allow_drop), say=lambda line: None)
+        assert result.miou == figures
+    else:
+        with pytest.raises(ExportError, match="int8 loses 5.00 points"):
+            check_int8(*gate, (1.0, allow_drop), say=lambda line: None)
 
 
 # --- predict ----------------------------------------------------------------------------
@@ -216,17 +308,26 @@ def test_predict_with_only_good_inputs_exits_zero(exported, tmp_path):
     ckpt, _, _ = exported
     Image.fromarray(np.full((33, 47), 200, np.uint8)).save(tmp_path / "gray.png")
     result = runner.invoke(
-        app, ["predict", str(ckpt), str(tmp_path / "gray.png"), "--out", str(tmp_path / "o"),
-              "--backend", "torch"]
-    )  # fmt: skip
+        app,
+        [
+            "predict",
+            str(ckpt),
+            str(tmp_path / "gray.png"),
+            "--out",
+            str(tmp_path / "o"),
+            "--backend",
+            "torch",
+        ],
+    )
     assert result.exit_code == 0, result.output
     assert np.asarray(Image.open(tmp_path / "o" / "gray.labels.png")).shape == (33, 47)
 
 
 def test_predict_refuses_a_file_that_is_not_a_model(tmp_path):
     (tmp_path / "fake.onnx").write_bytes(b"not onnx")
-    result = runner.invoke(app, ["predict", str(tmp_path / "fake.onnx"), str(tmp_path),
-                                 "--out", str(tmp_path / "o")])  # fmt: skip
+    result = runner.invoke(
+        app, ["predict", str(tmp_path / "fake.onnx"), str(tmp_path), "--out", str(tmp_path / "o")]
+    )
     assert result.exit_code == 2 and "fake.onnx: not a readable ONNX file" in result.output
 
 
@@ -235,8 +336,12 @@ def test_predict_refuses_a_file_that_is_not_a_model(tmp_path):
 
 def test_bf16_is_never_picked_without_native_support(monkeypatch):
     machine = instruction_set({"avx2", "fma"})
-    assert machine == {"vector": "avx2", "native_bf16": False, "vnni": False,
-                       "flags": ["avx2", "fma"]}  # fmt: skip
+    assert machine == {
+        "vector": "avx2",
+        "native_bf16": False,
+        "vnni": False,
+        "flags": ["avx2", "fma"],
+    }
     assert instruction_set({"avx512f", "avx512_bf16"})["native_bf16"]
     assert instruction_set({"avx512f", "amx_bf16"})["native_bf16"]
     monkeypatch.setattr("indoorseg.backends.native_bf16", lambda: False)
@@ -255,8 +360,9 @@ def test_median_and_p90():
 def test_benchmark_times_backends_and_records_the_fastest(exported, tmp_path, monkeypatch):
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
     ckpt, _, _ = exported
-    result = benchmark(str(ckpt), size=(64, 96), runs=2, warmup=1,
-                       backends=("torch", "onnxruntime", "torch-bf16"))  # fmt: skip
+    result = benchmark(
+        str(ckpt), size=(64, 96), runs=2, warmup=1, backends=("torch", "onnxruntime", "torch-bf16")
+    )
     rows = {r["backend"]: r for r in result["rows"]}
     assert rows["torch"]["median_ms"] > 0 and rows["torch"]["speedup_vs_torch"] == 1
     assert rows["onnxruntime"]["p90_ms"] >= rows["onnxruntime"]["median_ms"]
@@ -273,16 +379,28 @@ def test_benchmark_gives_speed_ups_over_a_baseline_timed_in_the_same_run(
 ):
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
     ckpt, onnx_path, _ = exported
-    result = benchmark(str(ckpt), size=(64, 96), runs=2, warmup=1, backends=("onnxruntime",),
-                       baseline="lraspp_mobilenet_v3_large")  # fmt: skip
+    result = benchmark(
+        str(ckpt),
+        size=(64, 96),
+        runs=2,
+        warmup=1,
+        backends=("onnxruntime",),
+        baseline="lraspp_mobilenet_v3_large",
+    )
     ref, row = result["baseline"], result["rows"][0]
     assert ref["name"] == "lraspp_mobilenet_v3_large" and ref["backend"] == "torch"
     assert row["speedup_vs_baseline"] == pytest.approx(ref["median_ms"] / row["median_ms"])
     table = markdown(result)
     assert "vs baseline" in table and "Baseline `lraspp_mobilenet_v3_large`" in table
     with pytest.raises(UsageError, match="baseline"):
-        benchmark(str(ckpt), size=(64, 96), runs=1, warmup=0, backends=("onnxruntime",),
-                  baseline=str(onnx_path))  # fmt: skip
+        benchmark(
+            str(ckpt),
+            size=(64, 96),
+            runs=1,
+            warmup=0,
+            backends=("onnxruntime",),
+            baseline=str(onnx_path),
+        )
 
 
 # --- the real-time model ----------------------------------------------------------------

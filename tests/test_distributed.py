@@ -15,17 +15,31 @@ import torch
 from safetensors.torch import load_file
 from typer.testing import CliRunner
 
+from indoorseg import distributed
 from indoorseg.cli import app
 from indoorseg.data.dataset import EpochSampler
+from indoorseg.data.prepared import read_info, write_info
+from indoorseg.distributed import gather_in_order, shard, world
 from indoorseg.models import ModelSpec, build_model
 
 from conftest import write_blocks_dataset
 
 runner = CliRunner()
 MODEL = "deeplabv3plus_mobilenet_v2"
-TINY = ["--set", f"model.name={MODEL}", "--set", "model.input_scale=1.0",
-        "--set", "data.crop=[64,64]", "--set", "data.workers=0", "--set", "data.batch_size=8",
-        "--set", "train.val_every=1"]  # fmt: skip
+TINY = [
+    "--set",
+    f"model.name={MODEL}",
+    "--set",
+    "model.input_scale=1.0",
+    "--set",
+    "data.crop=[64,64]",
+    "--set",
+    "data.workers=0",
+    "--set",
+    "data.batch_size=8",
+    "--set",
+    "train.val_every=1",
+]
 
 
 def test_processes_share_each_global_batch_and_resume_at_the_same_sample():
@@ -39,6 +53,32 @@ def test_processes_share_each_global_batch_and_resume_at_the_same_sample():
         assert whole[4 * k : 4 * k + 4] == parts[0][2 * k : 2 * k + 2] + parts[1][2 * k : 2 * k + 2]
 
 
+def shares(n: int, size: int, monkeypatch) -> list[list[int]]:
+    """What ``shard(n)`` gives each of ``size`` processes, as torchrun would describe them."""
+    parts = []
+    for rank in range(size):
+        monkeypatch.setenv("WORLD_SIZE", str(size))
+        monkeypatch.setenv("RANK", str(rank))
+        parts.append(shard(n))
+    return parts
+
+
+@pytest.mark.parametrize(("n", "size"), [(5, 2), (7, 2), (7, 3), (2, 3)])
+def test_shards_take_every_image_once_and_gather_back_in_order(n, size, monkeypatch):
+    parts = shares(n, size, monkeypatch)
+    assert sorted(i for part in parts for i in part) == list(range(n))
+    # each process gathers every share (here simulated) and puts the images back in order
+    monkeypatch.setattr(distributed, "_joined", world)
+    images = [[f"image {i}" for i in part] for part in parts]
+
+    def all_gather_object(gathered: list, mine) -> None:
+        gathered[:] = images
+
+    monkeypatch.setattr(distributed.dist, "all_gather_object", all_gather_object)
+    for mine in images:
+        assert gather_in_order(mine) == [f"image {i}" for i in range(n)]
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -47,9 +87,20 @@ def free_port() -> int:
 
 def torchrun(*args: str, timeout: int = 300) -> subprocess.CompletedProcess:
     """``torchrun --nproc_per_node 2 -m indoorseg ARGS`` on this machine."""
-    command = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2",
-               "--master_addr", "127.0.0.1", "--master_port", str(free_port()),
-               "-m", "indoorseg", *args]  # fmt: skip
+    command = [
+        sys.executable,
+        "-m",
+        "torch.distributed.run",
+        "--nproc_per_node",
+        "2",
+        "--master_addr",
+        "127.0.0.1",
+        "--master_port",
+        str(free_port()),
+        "-m",
+        "indoorseg",
+        *args,
+    ]
     env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONWARNINGS": "ignore"}
     done = subprocess.run(command, capture_output=True, text=True, timeout=timeout, env=env)
     assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-4000:]
@@ -61,10 +112,26 @@ def runs(tmp_path_factory) -> dict[str, Path]:
     """The same 2-epoch recipe trained in one process and in two (global batch 4)."""
     root = tmp_path_factory.mktemp("ddp")
     blocks = write_blocks_dataset(root / "blocks", n=20)
+    info = read_info(blocks)  # and a split set of 17 images: no even share between two
+    train = info.splits["default"]["train"]
+    info.splits["odd"] = {"train": train[:17], "val": train[17:], "test": train[17:]}
+    write_info(blocks, info)
     # plain SGD: its steps follow the gradients (Adam's first steps are about their signs,
     # which tiny differences flip)
-    args = ["train", "--config", "realtime", "--data", str(blocks), *TINY, "--set",
-            "optim.epochs=2", "--set", "optim.name=sgd", "--set", "optim.lr=0.01"]  # fmt: skip
+    args = [
+        "train",
+        "--config",
+        "realtime",
+        "--data",
+        str(blocks),
+        *TINY,
+        "--set",
+        "optim.epochs=2",
+        "--set",
+        "optim.name=sgd",
+        "--set",
+        "optim.lr=0.01",
+    ]
     result = runner.invoke(app, [*args, "--out", str(root / "one")])
     assert result.exit_code == 0, result.output
     torchrun(*args, "--out", str(root / "two"))
@@ -104,15 +171,15 @@ def test_two_processes_train_like_one_with_the_same_global_batch(runs):
 
 @pytest.mark.parametrize("protocol", ["standard", "paper"])
 def test_two_processes_evaluate_exactly_like_one(runs, protocol):
-    args = ["evaluate", str(runs["one"]), "--data", str(runs["blocks"]), "--split", "train",
-            "--protocol", protocol]  # fmt: skip
+    args = ["evaluate", str(runs["one"]), "--data", str(runs["blocks"]), "--protocol", protocol]
+    args += ["--split", "train", "--split-set", "odd"]
     single = runs["root"] / f"single-{protocol}.json"
     result = runner.invoke(app, [*args, "--json", str(single)])
     assert result.exit_code == 0, result.output
     double = runs["root"] / f"double-{protocol}.json"
     torchrun(*args, "--json", str(double))
     a, b = (json.loads(p.read_text()) for p in (single, double))
-    assert a["metrics"] == b["metrics"] and a["images"] == b["images"] == 18
+    assert a["metrics"] == b["metrics"] and a["images"] == b["images"] == 17
     if protocol == "standard":
         assert a["confusion_matrix"] == b["confusion_matrix"]
 

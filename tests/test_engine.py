@@ -111,11 +111,34 @@ def test_ctrl_c_mid_epoch_leaves_an_exact_resume_point(blocks, tmp_path):
     train(tiny_config(), blocks, run, resume=True)
     assert_same_weights(weights(tmp_path / "straight"), weights(run))
     # the resumed epoch's record counts the steps before the interruption too
-    logs = [(tmp_path / name / "metrics.jsonl").read_text().splitlines()
-            for name in ("straight", "interrupted")]  # fmt: skip
+    logs = [
+        (tmp_path / name / "metrics.jsonl").read_text().splitlines()
+        for name in ("straight", "interrupted")
+    ]
     straight, resumed = ([json.loads(line) for line in log] for log in logs)
     assert [r["images"] for r in resumed] == [r["images"] for r in straight]
     assert resumed[1]["train_loss"] == pytest.approx(straight[1]["train_loss"], rel=1e-6)
+
+
+def test_resume_early_in_a_run_continues_the_decaying_learning_rate(blocks, tmp_path):
+    # Interrupted after the first of six steps, the poly schedule has most of its decay
+    # ahead: a scheduler restarted from zero would step with other learning rates.
+    train(tiny_config(), blocks, tmp_path / "straight")
+    run = tmp_path / "interrupted"
+    with pytest.raises(KeyboardInterrupt):
+        train(tiny_config(), blocks, run, reporter=InterruptAt(epoch=1, step=1))
+    meta = read_meta(run / "last.safetensors")
+    assert (meta["epoch"], meta["step"]) == (0, 1)
+    train(tiny_config(), blocks, run, resume=True)
+    assert_same_weights(weights(tmp_path / "straight"), weights(run))
+    straight, resumed = (learning_rates(tmp_path / name) for name in ("straight", "interrupted"))
+    assert resumed == straight and straight[0] > straight[1]
+
+
+def learning_rates(run_dir):
+    """The learning rate logged at the end of each epoch."""
+    lines = (run_dir / "metrics.jsonl").read_text().splitlines()
+    return [json.loads(line)["lr"] for line in lines]
 
 
 def test_tiny_model_overfits_four_synthetic_rooms(tmp_path):

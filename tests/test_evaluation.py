@@ -11,14 +11,16 @@ import torch
 from indoorseg.checkpoint import Checkpoint, CheckpointError, checkpoint_meta, save_checkpoint
 from indoorseg.classes import load_scheme
 from indoorseg.config import ConfigError, load_config
+from indoorseg.data.dataset import SegmentationDataset
 from indoorseg.data.prepared import read_info, write_info, write_sample
 from indoorseg.evaluation import evaluate_model
-from indoorseg.metrics import ConfusionMatrix
+from indoorseg.images import read_image
+from indoorseg.metrics import ConfusionMatrix, PaperScores
 from indoorseg.models import ModelSpec, build_model
 from indoorseg.runlog import write_run_info
 from indoorseg.training import train
 
-from conftest import write_blocks_dataset
+from conftest import checkpoint_network, reference_logits, write_blocks_dataset
 
 
 def constant_checkpoint(path, scheme_name: str, answer: int, **config_overrides):
@@ -33,6 +35,20 @@ def constant_checkpoint(path, scheme_name: str, answer: int, **config_overrides)
         head.bias[answer] = 10.0
     config = load_config(None, [f"data.{k}={v}" for k, v in config_overrides.items()])
     meta = checkpoint_meta(config, spec, scheme, epoch=1, step=0, metrics={})
+    save_checkpoint(path, Checkpoint(meta, model.state_dict()))
+    return path
+
+
+def sharpened_checkpoint(path, scheme_name: str = "layout3"):
+    """A checkpoint of an untrained network whose last layer is made 1000 times stronger,
+    so that its answers vary over an image and with how the image is fed to it."""
+    torch.manual_seed(0)
+    scheme = load_scheme(scheme_name)
+    spec = ModelSpec("deeplabv3plus_mobilenet_v2", scheme.num_classes)
+    model = build_model(spec)
+    with torch.no_grad():
+        model.segmentation_head[0].weight.mul_(1000)
+    meta = checkpoint_meta(load_config(None, []), spec, scheme, epoch=1, step=0, metrics={})
     save_checkpoint(path, Checkpoint(meta, model.state_dict()))
     return path
 
@@ -77,8 +93,9 @@ def test_split_set_defaults_to_the_training_one(blocks, tmp_path):
     ckpt = constant_checkpoint(tmp_path / "c.safetensors", "layout3", 0, split_set="other")
     result = evaluate_model(ckpt, blocks, device="cpu")
     assert result["split_set"] == "other" and result["images"] == 1
-    explicit = evaluate_model(ckpt, blocks, split_set="default", device="cpu",
-                                   out_dir=tmp_path / "e")  # fmt: skip
+    explicit = evaluate_model(
+        ckpt, blocks, split_set="default", device="cpu", out_dir=tmp_path / "e"
+    )
     assert explicit["split_set"] == "default" and explicit["images"] == 2
 
 
@@ -92,6 +109,24 @@ def test_images_of_different_sizes(tmp_path):
     assert result["metrics"]["pixels"] == 61 * 93 + 64 * 96 - 9
     paper = evaluate_model(ckpt, root, protocol="paper", device="cpu")
     assert paper["images"] == 2
+
+
+def test_the_paper_crop_is_height_by_width_from_the_top_left(blocks, tmp_path):
+    # A crop of 32 rows by 48 columns holds the ceiling, the wall and a corner of the
+    # chair; 48 rows by 32 columns would hold floor instead: other scores.
+    wall = load_scheme("nyu40").class_names.index("wall")
+    ckpt = constant_checkpoint(tmp_path / "wall.safetensors", "nyu40", wall, crop="[32,48]")
+    paper_crop = {"protocol": "paper", "top_left_crop": True}
+    result = evaluate_model(ckpt, blocks, device="cpu", workers=0, **paper_crop)
+    assert result["top_left_crop"] == [32, 48]
+    test = SegmentationDataset(blocks, "nyu40", "test")
+    expected = PaperScores()
+    for index in range(len(test)):
+        label = test.label(index).astype(np.int64)
+        label[label == test.scheme.ignore_index] = test.scheme.num_classes  # void: a class
+        expected.update(label[:32, :48], np.full((32, 48), wall))
+    for name in ("pixel_accuracy", "mean_iou"):
+        assert result["metrics"][name] == pytest.approx(expected.summary()[name], abs=1e-9)
 
 
 def test_incomplete_checkpoint_is_a_clear_error(blocks, tmp_path):
@@ -129,8 +164,7 @@ def test_collapse_is_applied_to_the_predictions(blocks, tmp_path):
 
 def test_collapse_into_the_same_void_class_keeps_other(blocks, tmp_path):
     ckpt = constant_checkpoint(tmp_path / "other.safetensors", "layout3", answer=2)
-    paper = evaluate_model(ckpt, blocks, protocol="paper", collapse_to="layout3",
-                                device="cpu")  # fmt: skip
+    paper = evaluate_model(ckpt, blocks, protocol="paper", collapse_to="layout3", device="cpu")
     # "other" stays "other": the 9 unlabelled pixels of each image are right
     assert paper["metrics"]["pixel_accuracy"] == pytest.approx(9 / (64 * 96))
     standard = evaluate_model(ckpt, blocks, collapse_to="layout3", device="cpu")
@@ -169,8 +203,7 @@ def test_scoring_a_run_on_two_datasets_keeps_both_results(tmp_path):
 
 def test_a_checkpoint_without_run_records_keys_every_dataset(blocks, tmp_path):
     ckpt = constant_checkpoint(tmp_path / "loose" / "c.safetensors", "layout3", 0)
-    result = evaluate_model(ckpt, blocks, protocol="paper", collapse_to="layout3",
-                                 device="cpu")  # fmt: skip
+    result = evaluate_model(ckpt, blocks, protocol="paper", collapse_to="layout3", device="cpu")
     out = Path(result["out_dir"])
     assert out.name == "test-paper-to-layout3" and out.parent.name.startswith("blocks-")
 
@@ -204,3 +237,17 @@ def test_naming_the_default_split_set_scores_into_the_same_folder(blocks, tmp_pa
     write_info(blocks, info)
     other = evaluate_model(ckpt, blocks, split_set="other", device="cpu")
     assert Path(other["out_dir"]).name == "other.test-standard"
+
+
+def test_evaluation_feeds_the_network_as_a_hand_normalised_rgb_image(blocks, tmp_path):
+    ckpt = sharpened_checkpoint(tmp_path / "sharp.safetensors")
+    result = evaluate_model(ckpt, blocks, device="cpu", workers=0)
+    network, test = checkpoint_network(ckpt), SegmentationDataset(blocks, "layout3", "test")
+    expected = np.zeros((3, 3), np.int64)  # [label, prediction] over every pixel
+    for index, sample_id in enumerate(test.ids):
+        rgb = read_image(blocks / "rgb" / f"{sample_id}.png")
+        pred = reference_logits(network, rgb).argmax(0).numpy()
+        np.add.at(expected, (test.label(index), pred), 1)
+    assert (expected.sum(0) > 1000).sum() >= 2  # the answers vary: a real comparison
+    # equal here; a pixel or two at a near tie may flip with another machine's float sums
+    assert np.abs(np.array(result["confusion_matrix"]) - expected).sum() <= 4, expected

@@ -88,16 +88,34 @@ def test_bad_inputs_are_one_clear_line_through_the_cli(tmp_path):
     Image.fromarray(np.zeros((20, 30), np.uint8)).save(tmp_path / "labels" / "d.png")
     result = CliRunner().invoke(
         app,
-        ["data", "import", "--rgb", str(tmp_path / "rgb"), "--labels", str(tmp_path / "labels"),
-         "--out", str(tmp_path / "out")],
-    )  # fmt: skip
+        [
+            "data",
+            "import",
+            "--rgb",
+            str(tmp_path / "rgb"),
+            "--labels",
+            str(tmp_path / "labels"),
+            "--out",
+            str(tmp_path / "out"),
+        ],
+    )
     assert result.exit_code == 2 and "d.png: not a readable image" in result.output
     assert "Traceback" not in result.output and not (tmp_path / "out").exists()
     result = CliRunner().invoke(
         app,
-        ["data", "import", "--rgb", str(tmp_path / "rgb"), "--labels", str(tmp_path / "labels"),
-         "--out", str(tmp_path / "out"), "--space", "nyu894"],
-    )  # fmt: skip
+        [
+            "data",
+            "import",
+            "--rgb",
+            str(tmp_path / "rgb"),
+            "--labels",
+            str(tmp_path / "labels"),
+            "--out",
+            str(tmp_path / "out"),
+            "--space",
+            "nyu894",
+        ],
+    )
     assert result.exit_code == 2 and "cannot be imported" in result.output
 
 
@@ -105,9 +123,19 @@ def test_the_real_nyu_test_images(tmp_path):
     rgb = shared_nyu("rgb")
     result = CliRunner().invoke(
         app,
-        ["data", "import", "--rgb", str(rgb), "--labels", str(shared_nyu("labels40")),
-         "--depth", str(shared_nyu("depth")), "--out", str(tmp_path / "real")],
-    )  # fmt: skip
+        [
+            "data",
+            "import",
+            "--rgb",
+            str(rgb),
+            "--labels",
+            str(shared_nyu("labels40")),
+            "--depth",
+            str(shared_nyu("depth")),
+            "--out",
+            str(tmp_path / "real"),
+        ],
+    )
     assert result.exit_code == 0, result.output
     info = read_info(tmp_path / "real")
     ids = sorted(p.stem for p in rgb.glob("*.png"))

@@ -382,14 +382,28 @@ def test_prepare_at_full_size_stays_under_1_gb_of_memory(tmp_path):
     about 4 GB), measured as the peak resident memory of the command's own process."""
     write_full_size_fake_mat(tmp_path / MAT)
     write_fake_meta(tmp_path / "meta", n=1449)
-    command = [sys.executable, "-m", "indoorseg", "data", "prepare", "nyuv2", "--mat",
-               str(tmp_path / MAT), "--meta", str(tmp_path / "meta"),
-               "--out", str(tmp_path / "out")]  # fmt: skip
+    command = [
+        sys.executable,
+        "-m",
+        "indoorseg",
+        "data",
+        "prepare",
+        "nyuv2",
+        "--mat",
+        str(tmp_path / MAT),
+        "--meta",
+        str(tmp_path / "meta"),
+        "--out",
+        str(tmp_path / "out"),
+    ]
     # a fresh parent, so that the peak is this command's alone
-    probe = ("import resource, subprocess, sys; subprocess.run(sys.argv[1:], check=True); "
-             "print(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss)")  # fmt: skip
-    done = subprocess.run([sys.executable, "-c", probe, *command], capture_output=True,
-                          text=True, timeout=3600)  # fmt: skip
+    probe = (
+        "import resource, subprocess, sys; subprocess.run(sys.argv[1:], check=True); "
+        "print(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss)"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", probe, *command], capture_output=True, text=True, timeout=3600
+    )
     assert done.returncode == 0, done.stderr[-3000:]
     peak_mb = int(done.stdout.split()[-1]) / 1024
     print(f"data prepare at full size: peak {peak_mb:.0f} MB")

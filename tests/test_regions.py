@@ -66,8 +66,9 @@ def test_a_region_keeps_the_mean_of_its_pixels():
     image = np.full((40, 40, 3), 128, np.uint8)  # one flat region
     probs = speckled(np.zeros((40, 40), np.int64), wrong=0.25, seed=3)
     voted = region_vote(probs, image)
-    np.testing.assert_allclose(voted, probs.mean((1, 2), keepdims=True) * np.ones_like(probs),
-                               atol=1e-5)  # fmt: skip
+    np.testing.assert_allclose(
+        voted, probs.mean((1, 2), keepdims=True) * np.ones_like(probs), atol=1e-5
+    )
 
 
 def test_region_sizes_follow_the_image_size():
@@ -118,6 +119,23 @@ def test_predictions_vote_when_asked():
     voted = stub_segmenter(BrightIsObject(), regions=True).predict(image)
     assert (plain == truth).mean() < 0.9
     assert (voted == truth).mean() > 0.99
+
+
+def test_segmenter_votes_over_regions_at_one_scale():
+    image = two_halves(64, 96)
+    # the expectation, by hand: the stub's softmax on the normalised image, then voted
+    mean, std = (np.array(v).reshape(3, 1, 1) for v in IMAGENET)
+    x = torch.from_numpy(((image.transpose(2, 0, 1) / 255 - mean) / std).astype(np.float32))
+    plain = torch.softmax(BrightIsObject()(x[None]), 1)[0].numpy()
+    expected = region_vote(plain, image)
+    truth = np.zeros(image.shape[:2], np.int64)
+    truth[:, 48:] = 1
+    assert (plain.argmax(0) == truth).mean() < 0.9 < (expected.argmax(0) == truth).mean()
+
+    seg = stub_segmenter(BrightIsObject(), regions=True)
+    labels, probs = seg.predict(image, probabilities=True)
+    np.testing.assert_allclose(probs, expected, atol=1e-5)
+    assert (labels == expected.argmax(0)).all()
 
 
 def flat_checkpoint(path, scheme_name="layout3", gain=0.0):

@@ -8,11 +8,13 @@ import pytest
 from PIL import Image
 from typer.testing import CliRunner
 
+from indoorseg.classes import BUILTIN_SPACES
 from indoorseg.cli import app
 from indoorseg.data.plain_folders import import_folders
+from indoorseg.data.prepared import PreparedInfo, write_info, write_sample
 from indoorseg.data.synthetic import render_room
-from indoorseg.reproduce import reproduce
-from indoorseg.reproduce.budgets import SCHEMES
+from indoorseg.reproduce import reproduce, study
+from indoorseg.reproduce.budgets import SCHEMES, get_budget
 
 SMOKE_SEEDS = 2
 
@@ -43,8 +45,13 @@ def test_smoke_writes_the_report_and_its_plots(smoke):
     out, _, results = smoke
     assert json.loads((out / "results.json").read_text())["budget"]["name"] == "smoke"
     report = (out / "report.md").read_text()
-    for heading in ("## Table 2", "## The fair comparison", "## Table 3", "## Floors",
-                    "## The two protocols"):  # fmt: skip
+    for heading in (
+        "## Table 2",
+        "## The fair comparison",
+        "## Table 3",
+        "## Floors",
+        "## The two protocols",
+    ):
         assert heading in report
     assert "51.9" in report and "63 min 11 s" in report  # the paper's figures beside ours
     for path in results["plots"].values():
@@ -72,8 +79,10 @@ def test_smoke_trains_every_model_and_scores_it_in_layout3(smoke):
         assert figures["standard mIoU"]["n"] == SMOKE_SEEDS, model
         assert figures["standard mIoU"]["std"] >= 0
     assert results["verdicts"]["default"]["answer"] in (
-        "yes", "no clear difference", "no: the 40-class model collapsed to 3 does better"
-    )  # fmt: skip
+        "yes",
+        "no clear difference",
+        "no: the 40-class model collapsed to 3 does better",
+    )
 
 
 def test_smoke_floors_and_epoch_times(smoke):
@@ -109,3 +118,38 @@ def test_a_second_reproduction_reuses_what_is_done(smoke):
     assert again["epoch_time"] == first["epoch_time"]  # read back, not measured again
     assert again["models"] == json.loads(json.dumps(first["models"]))
     assert "## Table 3" in result.output
+
+
+NYU40 = BUILTIN_SPACES["nyu40"]
+
+
+def two_layouts(root, train: int, test: int, h: int = 60, w: int = 80):
+    """A prepared folder of wall above chair: in the training images the wall fills the top
+    ``train`` rows, in the test images (one more of them) the top ``test`` rows."""
+    splits = {"train": ["train0", "train1"], "test": ["test0", "test1", "test2"]}
+    for split, ids in splits.items():
+        for sample_id in ids:
+            label = np.full((h, w), NYU40.id_of("chair"), np.uint16)
+            label[: train if split == "train" else test] = NYU40.id_of("wall")
+            write_sample(root, sample_id, np.zeros((h, w, 3), np.uint8), label)
+    splits["val"] = splits["test"]
+    info = PreparedInfo(
+        name="layouts",
+        label_space="nyu40",
+        class_names=list(NYU40.names),
+        splits={"default": splits},
+        default_split_set="default",
+        image_size=[h, w],
+    )
+    write_info(root, info)
+    return root
+
+
+def test_the_per_pixel_prior_is_counted_on_the_training_labels_only(tmp_path):
+    data = two_layouts(tmp_path / "layouts", train=30, test=15)
+    result = study.floors(get_budget("smoke"), data, None)["the test split (default)"]
+    prior = result["per-pixel prior"]["standard"]["metrics"]
+    # the training layout says wall (background) over 30 rows, chair (object) below; the
+    # test images have wall over 15 rows only, so rows 15-29 are wrong
+    assert prior["pixel_accuracy"] == pytest.approx(45 / 60)
+    assert prior["per_class_iou"] == pytest.approx({"background": 15 / 30, "object": 30 / 45})

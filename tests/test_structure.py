@@ -139,3 +139,18 @@ def test_no_import_cycles():
     for name in sorted(graph):
         if name not in state:
             visit(name, [name])
+
+
+def test_no_formatting_is_switched_off_to_squeeze_lines():
+    """The formatter has the last word on layout: a line kept long by ``fmt: skip`` (or
+    ``fmt: off``) hides a function or a module that should be split instead."""
+    root = SRC.parents[1]
+    marker = "# fmt: " + "skip"  # spelled in two parts so that this file does not match
+    switched_off = [
+        f"{path.relative_to(root)}:{number}"
+        for folder in ("src", "tests", "scripts")
+        for path in sorted((root / folder).rglob("*.py"))
+        for number, line in enumerate(path.read_text().splitlines(), 1)
+        if marker in line or "# fmt: " + "off" in line
+    ]
+    assert not switched_off, f"formatting switched off at {switched_off}"

@@ -14,6 +14,7 @@ from indoorseg.data.synthetic import RoomSample, render_room, synthesize
 from indoorseg.data.synthetic.raycast import Box
 from indoorseg.data.synthetic.rooms import furnish, wall_coloured
 from indoorseg.data.synthetic.textures import Material
+from indoorseg.errors import DatasetError
 from indoorseg.images import read_image
 
 NYU40 = BUILTIN_SPACES["nyu40"]
@@ -40,6 +41,13 @@ def test_other_seed_or_index_give_another_room(rooms):
     for other in (render_room(8, 3, SIZE), rooms[4]):
         assert not np.array_equal(other.rgb, rooms[3].rgb)
         assert not np.array_equal(other.depth, rooms[3].depth)
+
+
+def test_seed_and_index_are_not_added_together():
+    # (0, 1) and (1, 0) share a sum: two streams that must still hold other rooms
+    a, b = render_room(0, 1, (48, 64)), render_room(1, 0, (48, 64))
+    assert not np.array_equal(a.rgb, b.rgb)
+    assert not np.array_equal(a.depth, b.depth)
 
 
 def test_arrays_have_the_documented_shapes_and_types(rooms):
@@ -120,7 +128,9 @@ def test_second_call_is_a_no_op_unless_forced(tmp_path):
     out = tmp_path / "synth"
     synthesize(out, n=2, size=(32, 32))
     stamp = (out / "dataset.json").stat().st_mtime_ns
-    assert synthesize(out, n=3, size=(32, 32)) is None
+    assert synthesize(out, n=2, size=(32, 32)) is None
+    with pytest.raises(DatasetError, match="another number of rooms"):  # never reused
+        synthesize(out, n=3, size=(32, 32))
     assert read_info(out).counts["default"]["train"] == 2
     assert (out / "dataset.json").stat().st_mtime_ns == stamp
     assert synthesize(out, n=3, size=(32, 32), val_fraction=0, test_fraction=0, force=True) == out

@@ -115,19 +115,21 @@ def synthesize(
         for done, _ in enumerate(in_order(write_room, range(n), workers), 1):
             if progress is not None:
                 progress(done, n)
-        write_info(
-            tmp,
-            PreparedInfo(
-                name="synthetic",
-                label_space="nyu40",
-                class_names=list(NYU40.names),
-                splits={"default": splits},
-                default_split_set="default",
-                image_size=list(size),
-                extra={"seed": seed, "generator": GENERATOR},
-            ),
-        )
+        write_info(tmp, rooms_info(splits, size, seed))
     return Path(out)
+
+
+def rooms_info(splits: dict, size: tuple[int, int], seed: int) -> PreparedInfo:
+    """The ``dataset.json`` of a folder of rooms, with the generator that rendered them."""
+    return PreparedInfo(
+        name="synthetic",
+        label_space="nyu40",
+        class_names=list(NYU40.names),
+        splits={"default": splits},
+        default_split_set="default",
+        image_size=list(size),
+        extra={"seed": seed, "generator": GENERATOR},
+    )
 
 
 def _write_room(root: Path, seed: int, size: tuple[int, int], index: int) -> None:

@@ -166,10 +166,7 @@ def furnish(rng: np.random.Generator, extras: np.random.Generator | None = None)
         lay.decorate(lay.hang(piece, z, door=kind == "door"), ("books", "otherprop", "box"), 0.9)
     _furnish(lay, room_type)
 
-    lights = []
-    for _ in range(rng.integers(1, 3)):  # ceiling lamps
-        x, y = rng.uniform(0.25, 0.75, 2) * dims[:2]
-        lights.append((np.array([x, y, dims[2] - 0.4]), rng.uniform(0.6, 1.1)))
+    lights = ceiling_lamps(rng, dims)
     room = fu.room_materials(rng, room_type)
     ambient = rng.uniform(0.25, 0.4)  # drawn before the painting: the rooms stay as measured
     boxes = wall_coloured(rng, lay.boxes, room[0].color)
@@ -186,6 +183,15 @@ def furnish(rng: np.random.Generator, extras: np.random.Generator | None = None)
         ambient=ambient,
         footprints=lay.footprints,
     )
+
+
+def ceiling_lamps(rng: np.random.Generator, dims: np.ndarray) -> list[tuple[np.ndarray, float]]:
+    """One or two lamps under the ceiling: position and power."""
+    lights = []
+    for _ in range(rng.integers(1, 3)):
+        x, y = rng.uniform(0.25, 0.75, 2) * dims[:2]
+        lights.append((np.array([x, y, dims[2] - 0.4]), rng.uniform(0.6, 1.1)))
+    return lights
 
 
 def added_last(lay: Layout, room_type: str, extras: np.random.Generator) -> list[Box]:
