@@ -37,7 +37,7 @@ LAYERS = [
     ],
     ["indoorseg.config"],
     ["indoorseg.data"],
-    ["indoorseg.checkpoint", "indoorseg.onnx_file", "indoorseg.runlog", "indoorseg.reports"],
+    ["indoorseg.checkpoint", "indoorseg.onnx_file", "indoorseg.runlog", "indoorseg.scorecard"],
     ["indoorseg.backends"],
     ["indoorseg.inference"],
     ["indoorseg.evaluation"],

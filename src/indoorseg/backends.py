@@ -42,8 +42,6 @@ from indoorseg.onnx_file import read_onnx_meta, write_onnx
 from indoorseg.runtime import Runtime, make_runtime
 from indoorseg.workers import available_cpus
 
-META_FORMAT = 1  # the version of the metadata a model file's card is read from
-
 
 @dataclass(frozen=True)
 class ModelFile:
@@ -81,7 +79,6 @@ def record_meta(record: ModelRecord) -> dict:
     """The metadata of a checkpoint's model, as an exported ONNX file carries it."""
     mean, std = record.normalization
     return {
-        "format": META_FORMAT,
         "model": record.spec.to_dict(),
         "scheme": scheme_to_dict(record.scheme),
         "normalization": {"mean": list(mean), "std": list(std)},

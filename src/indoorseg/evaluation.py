@@ -36,9 +36,9 @@ from indoorseg.errors import UsageError
 from indoorseg.inference import ModelCard, Segmenter, check_scales
 from indoorseg.metrics import ConfusionMatrix, PaperScores, summarize
 from indoorseg.progress import Reporter
-from indoorseg.reports import check_report_dir, write_report
 from indoorseg.runlog import read_run_info
 from indoorseg.runtime import make_runtime
+from indoorseg.scorecard import check_report_dir, write_report
 
 Pairs = Iterable[tuple[torch.Tensor, torch.Tensor]]  # (label, predicted ids), (B, H, W) each
 UNSCORED = "(unscored)"

@@ -17,11 +17,12 @@ import torch
 from torch import nn
 
 from indoorseg.errors import ExportError, InputError
-from indoorseg.files import atomic_path
+from indoorseg.files import JsonFormat, atomic_path
 from indoorseg.images import normalization_problem
 
 OPSET = 18  # torch's exporter writes 18 natively; >= 17, which the runtimes all take
 META_KEY = "indoorseg"
+MODEL_META = JsonFormat("indoorseg-model", 1, InputError)  # what a model file says of itself
 MAX_SIDE = 4096
 
 
@@ -66,7 +67,7 @@ def write_onnx(
     except Exception as err:  # torch.export raises many types
         raise ExportError(f"the model could not be exported to ONNX ({err})") from None
     proto = program.model_proto
-    set_meta(proto, meta)
+    set_meta(proto, MODEL_META.stamp(meta))
     proto.producer_name = "indoorseg"
     return save_proto(proto, path)
 
@@ -106,12 +107,13 @@ def read_onnx_meta(path: str | Path) -> dict:
             f"{path}: an ONNX file without indoorseg metadata (class names, normalisation); "
             "export it with indoorseg export"
         )
-    try:
-        meta = json.loads(props[META_KEY])
-        for key in ("model", "scheme", "normalization"):
-            meta[key]  # noqa: B018 - presence check
-    except (ValueError, KeyError, TypeError) as err:
-        raise InputError(f"{path}: malformed indoorseg metadata ({err})") from None
+    text = props[META_KEY]
+    if text.startswith('{"format": 1,'):  # exported before the metadata was named
+        text = text.replace('"format": 1,', f'"format": "{MODEL_META.name}", "version": 1,', 1)
+    meta = MODEL_META.loads(text, f"{path} metadata")
+    missing = [key for key in ("model", "scheme", "normalization") if key not in meta]
+    if missing:
+        raise InputError(f"{path}: malformed indoorseg metadata (no {missing[0]!r})")
     problem = normalization_problem(meta["normalization"])
     if problem:
         raise InputError(f"{path}: {problem}")

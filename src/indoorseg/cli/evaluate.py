@@ -51,7 +51,7 @@ def evaluate(
     from indoorseg.evaluation import evaluate_model
     from indoorseg.files import atomic_write_text
     from indoorseg.inference import parse_scales
-    from indoorseg.reports import markdown_table
+    from indoorseg.scorecard import markdown_table
 
     if json_path is not None and json_path.is_dir():
         fail(f"{json_path}: is a folder; --json needs a file name")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from indoorseg.epoch_time import PIPELINES
+from indoorseg.markdown import table
 from indoorseg.reproduce.results import (
     PAPER_DEVICE,
     PAPER_QUOTED_40,
@@ -95,57 +96,70 @@ def summary(results: dict) -> list[str]:
 
 
 def table2(results: dict) -> list[str]:
-    lines = [
-        "## Table 2: accuracy of the 3-class model",
-        "",
-        "| model | protocol | split | seeds | pixel acc. % | mean IoU % |",
-        "| --- | --- | --- | --- | --- | --- |",
-        f"| Kim & Choi, 3 classes ({PAPER_DEVICE}) | paper, crop | random 889/224/336 | 1 | "
-        f"{pct(PAPER_TABLE2['pixel_accuracy'])} | {pct(PAPER_TABLE2['mean_iou'])} |",
-    ]
-    for key, stats in results["models"].items():
-        if not key.startswith("layout3 on"):
-            continue
-        n = stats["standard mIoU"]["n"]
-        for protocol, acc, iou in (
-            ("paper, crop", "paper pixel acc., crop", "paper mIoU, crop"),
-            ("paper, whole images", "paper pixel acc.", "paper mIoU"),
-            ("standard", "standard pixel acc.", "standard mIoU"),
-        ):
-            lines.append(
-                f"| ours, 3 classes | {protocol} | {key.split(' on ')[1]} | {n} | "
-                f"{fig(stats.get(acc))} | {fig(stats.get(iou))} |"
-            )
-    for backbone, acc, iou in PAPER_QUOTED_40:
-        lines.append(
-            f"| 40 classes, {backbone} (quoted by the paper) | standard | official | "
-            f"- | {pct(acc)} | {pct(iou)} |"
+    paper = (PAPER_TABLE2["pixel_accuracy"], PAPER_TABLE2["mean_iou"])
+    rows = [
+        (
+            f"Kim & Choi, 3 classes ({PAPER_DEVICE})",
+            "paper, crop",
+            "random 889/224/336",
+            1,
+            *map(pct, paper),
         )
-    return [*lines, ""]
+    ]
+    protocols = (
+        ("paper, crop", "paper pixel acc., crop", "paper mIoU, crop"),
+        ("paper, whole images", "paper pixel acc.", "paper mIoU"),
+        ("standard", "standard pixel acc.", "standard mIoU"),
+    )
+    for key, stats in results["models"].items():
+        if key.startswith("layout3 on"):
+            split, n = key.split(" on ")[1], stats["standard mIoU"]["n"]
+            rows += [
+                ("ours, 3 classes", protocol, split, n, fig(stats.get(acc)), fig(stats.get(iou)))
+                for protocol, acc, iou in protocols
+            ]
+    for backbone, acc, iou in PAPER_QUOTED_40:
+        rows.append(
+            (
+                f"40 classes, {backbone} (quoted by the paper)",
+                "standard",
+                "official",
+                "-",
+                pct(acc),
+                pct(iou),
+            )
+        )
+    header = ("model", "protocol", "split", "seeds", "pixel acc. %", "mean IoU %")
+    return ["## Table 2: accuracy of the 3-class model", "", *table(header, rows), ""]
+
+
+COMPARED = (
+    "standard mIoU",
+    "background IoU",
+    "object IoU",
+    "standard pixel acc.",
+    "paper mIoU",
+    "paper pixel acc.",
+)
+
+
+def by_figure(models: dict, figures: tuple[str, ...]) -> list[str]:
+    """A table of each model's figures (mean ± std over seeds)."""
+    rows = [(key, *(fig(stats.get(f)) for f in figures)) for key, stats in models.items()]
+    return table(("trained on", *figures), rows)
 
 
 def comparison(results: dict) -> list[str]:
-    figures = [
-        "standard mIoU",
-        "background IoU",
-        "object IoU",
-        "standard pixel acc.",
-        "paper mIoU",
-        "paper pixel acc.",
-    ]
-    lines = [
+    return [
         "## The fair comparison: every model scored in layout3",
         "",
         "Same data, split, recipe and seeds; only the classes trained on differ. `nyu40` and "
         "`layout3-ignore` predictions are collapsed to layout3 before scoring. Mean ± standard "
         "deviation over seeds, in %.",
         "",
-        "| trained on | " + " | ".join(figures) + " |",
-        "| --- " * (len(figures) + 1) + "|",
+        *by_figure(results["models"], COMPARED),
+        "",
     ]
-    for key, stats in results["models"].items():
-        lines.append(f"| {key} | " + " | ".join(fig(stats.get(f)) for f in figures) + " |")
-    return [*lines, ""]
 
 
 def table3(results: dict) -> list[str]:
@@ -158,20 +172,22 @@ def table3(results: dict) -> list[str]:
         "training split). Data is loading, augmenting and encoding the labels; compute is the "
         "training step.",
         "",
-        f"| classes | Kim & Choi ({PAPER_DEVICE}) | one-hot: data | one-hot: compute | "
-        "one-hot: epoch | integer: data | integer: compute | integer: epoch |",
-        "| --- | --- | --- | --- | --- | --- | --- | --- |",
     ]
-    rows = {(r["classes"], r["pipeline"]): r["epoch"] for r in results["epoch_time"]}
-    for classes in sorted({c for c, _ in rows}):
-        cells = [minutes(PAPER_TABLE3[classes]) if classes in PAPER_TABLE3 else "-"]
+    epochs = {(r["classes"], r["pipeline"]): r["epoch"] for r in results["epoch_time"]}
+    rows = []
+    for classes in sorted({c for c, _ in epochs}):
+        cells = [classes, minutes(PAPER_TABLE3[classes]) if classes in PAPER_TABLE3 else "-"]
         for pipeline in ("one-hot", "integer"):
-            e = rows[(classes, pipeline)]
+            e = epochs[(classes, pipeline)]
             cells += [minutes(e["data_s"]), minutes(e["compute_s"]), minutes(e["total_s"])]
-        lines.append(f"| {classes} | " + " | ".join(cells) + " |")
-    widest = max(c for c, _ in rows)
-    share = {p: rows[(widest, p)]["data_s"] / rows[(widest, p)]["total_s"] for p in PIPELINES}
-    lines.append("")
+        rows.append(cells)
+    header = ["classes", f"Kim & Choi ({PAPER_DEVICE})"]
+    header += [
+        f"{p}: {part}" for p in ("one-hot", "integer") for part in ("data", "compute", "epoch")
+    ]
+    widest = max(c for c, _ in epochs)
+    share = {p: epochs[(widest, p)]["data_s"] / epochs[(widest, p)]["total_s"] for p in PIPELINES}
+    lines += [*table(header, rows), ""]
     lines.append(
         f"At {widest} classes, data is {100 * share['one-hot']:.0f} % of a one-hot epoch here "
         f"and {100 * share['integer']:.0f} % of an integer-label one."
@@ -181,42 +197,42 @@ def table3(results: dict) -> list[str]:
 
 def floors_table(results: dict) -> list[str]:
     lines = ["## Floors, and real images", ""]
+    header = ("predictor", "standard mIoU", "standard pixel acc.", "paper mIoU", "paper pixel acc.")
     for where, floors in results["floors"].items():
-        lines += [
-            f"Trivial predictors from the training labels, on {where} (in %):",
-            "",
-            "| predictor | standard mIoU | standard pixel acc. | paper mIoU | paper pixel acc. |",
-            "| --- | --- | --- | --- | --- |",
-        ]
+        rows = []
         for name, s in floors.items():
             st, pa = s["standard"]["metrics"], s["paper"]["metrics"]
             cells = (st["mean_iou"], st["pixel_accuracy"], pa["mean_iou"], pa["pixel_accuracy"])
-            lines.append(f"| {name} | " + " | ".join(pct(c) for c in cells) + " |")
-        lines.append("")
+            rows.append((name, *map(pct, cells)))
+        lines += [
+            f"Trivial predictors from the training labels, on {where} (in %):",
+            "",
+            *table(header, rows),
+            "",
+        ]
     return lines
+
+
+REAL = (
+    "standard mIoU",
+    "background IoU",
+    "object IoU",
+    "standard pixel acc.",
+    "standard mIoU, regions",
+    "standard mIoU, 2 sizes + regions",
+    "paper mIoU",
+)
 
 
 def real_table(results: dict) -> list[str]:
     if not results.get("real_models"):
         return []
-    figures = [
-        "standard mIoU",
-        "background IoU",
-        "object IoU",
-        "standard pixel acc.",
-        "standard mIoU, regions",
-        "standard mIoU, 2 sizes + regions",
-        "paper mIoU",
-    ]
-    lines = [
+    return [
         f"The models on {results['real']['description']} (mean ± std over seeds, in %):",
         "",
-        "| trained on | " + " | ".join(figures) + " |",
-        "| --- " * (len(figures) + 1) + "|",
+        *by_figure(results["real_models"], REAL),
+        "",
     ]
-    for key, stats in results["real_models"].items():
-        lines.append(f"| {key} | " + " | ".join(fig(stats.get(f)) for f in figures) + " |")
-    return [*lines, ""]
 
 
 def markdown(results: dict) -> str:

@@ -1,4 +1,5 @@
-"""Results a person can read: evaluation reports (Markdown table, confusion-matrix plot).
+"""A scored model's files, for people and programs: ``metrics.json``, ``metrics.md`` and
+``confusion.png``, written together into one folder.
 
 Plots are drawn on a ``matplotlib.figure.Figure`` of their own, never through pyplot's
 global state, so the toolkit leaves the caller's matplotlib backend alone.
@@ -13,6 +14,7 @@ import numpy as np
 
 from indoorseg.errors import UsageError
 from indoorseg.files import atomic_folder, atomic_path
+from indoorseg.markdown import table
 
 REPORT_FILES = ("metrics.json", "metrics.md", "confusion.png")
 METRIC_NAMES = ("pixel_accuracy", "mean_class_accuracy", "mean_iou", "frequency_weighted_iou")
@@ -25,30 +27,24 @@ def percent(value: float | None, digits: int = 1) -> str:
 def markdown_table(result: dict) -> str:
     """A person-readable summary of one evaluation."""
     m = result["metrics"]
-    lines = [
-        f"# {result['model']} ({result['trained_scheme']}) on {result['split']}, "
-        f"{result['protocol']} protocol",
-        "",
-        f"Scheme scored: {result['scheme']}"
-        + (" (predictions collapsed)" if result["collapsed"] else "")
-        + f"; {result['images']} images"
-        + (f"; top-left crop {result['top_left_crop']}" if result["top_left_crop"] else "")
-        + ("; probabilities voted over image regions" if result.get("regions") else "")
-        + (
-            f"; network run at scales {result['scales']}"
-            if result.get("scales", [1]) != [1]
-            else ""
-        ),
-        "",
-        "| metric | value |",
-        "| --- | --- |",
-    ]
-    for key in METRIC_NAMES:
-        if m.get(key) is not None:
-            lines.append(f"| {key.replace('_', ' ')} | {percent(m[key], 2)} |")
+    notes = [f"Scheme scored: {result['scheme']}"]
+    notes[0] += " (predictions collapsed)" if result["collapsed"] else ""
+    notes.append(f"{result['images']} images")
+    if result["top_left_crop"]:
+        notes.append(f"top-left crop {result['top_left_crop']}")
+    if result.get("regions"):
+        notes.append("probabilities voted over image regions")
+    if result.get("scales", [1]) != [1]:
+        notes.append(f"network run at scales {result['scales']}")
+    if result.get("backend"):
+        notes.append(f"backend {result['backend']} ({result.get('precision', 'fp32')})")
+    title = f"# {result['model']} ({result['trained_scheme']}) on {result['split']}, "
+    lines = [title + f"{result['protocol']} protocol", "", "; ".join(notes), ""]
+    rows = [(k.replace("_", " "), percent(m[k], 2)) for k in METRIC_NAMES if m.get(k) is not None]
+    lines += table(("metric", "value"), rows)
     if "per_class_iou" in m:
-        lines += ["", "| class | IoU |", "| --- | --- |"]
-        lines += [f"| {name} | {percent(v, 2)} |" for name, v in m["per_class_iou"].items()]
+        rows = [(name, percent(v, 2)) for name, v in m["per_class_iou"].items()]
+        lines += ["", *table(("class", "IoU"), rows)]
     return "\n".join(lines) + "\n"
 
 
