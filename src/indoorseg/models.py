@@ -107,11 +107,15 @@ def build_model(spec: ModelSpec, encoder_weights: str | Path | None = None) -> n
         )
     if arch == "lraspp":
         model = LRASPP(spec.num_classes)
-    elif weights == "imagenet":
+    elif weights == "imagenet" and encoder != "mobilenet_v2":
         model = _build_imagenet(arch, encoder, _smp_kwargs(spec, smp_encoder))
     else:
         model = smp.DeepLabV3Plus(encoder_weights=None, **_smp_kwargs(spec, smp_encoder))
-    if weights not in (None, "imagenet"):
+    if weights == "imagenet" and encoder == "mobilenet_v2":  # installed with the project
+        from indoorseg.pretrained import mobilenet_v2_imagenet
+
+        load_encoder_state(model.encoder, mobilenet_v2_imagenet(), "packaged ImageNet weights")
+    elif weights not in (None, "imagenet"):
         load_encoder_weights(model.encoder, weights, naming, prefix)
     return Rescaled(model, spec.input_scale) if spec.input_scale != 1 else model
 
@@ -250,7 +254,13 @@ def load_encoder_weights(
     the source names (``model.`` for timm-backed encoders). Missing or mis-shaped tensors
     raise ``ModelError``.
     """
-    state = read_state_dict(path)
+    load_encoder_state(encoder, read_state_dict(path), path, naming, prefix)
+
+
+def load_encoder_state(
+    encoder: nn.Module, state: dict, source, naming: str = "torchvision", prefix: str = ""
+) -> None:
+    """``load_encoder_weights`` of a state dict already read from ``source``."""
     cleaned = {}
     for key, value in state.items():
         for wrapper in ("module.", "encoder."):  # DataParallel, or a whole-model dict
@@ -261,13 +271,13 @@ def load_encoder_weights(
     missing = [k for k in own if k not in cleaned]
     if missing:
         raise ModelError(
-            f"{path}: {len(missing)} encoder tensors missing, e.g. {missing[:3]}; "
+            f"{source}: {len(missing)} encoder tensors missing, e.g. {missing[:3]}; "
             f"the file has e.g. {list(cleaned)[:3]}; this encoder takes {naming} naming"
         )
     wrong = [k for k in own if cleaned[k].shape != own[k].shape]
     if wrong:
         k = wrong[0]
         raise ModelError(
-            f"{path}: shape of {k} is {tuple(cleaned[k].shape)}, expected {tuple(own[k].shape)}"
+            f"{source}: shape of {k} is {tuple(cleaned[k].shape)}, expected {tuple(own[k].shape)}"
         )
     encoder.load_state_dict({prefix + k: cleaned[k] for k in own}, strict=True)
