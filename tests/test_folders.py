@@ -1,5 +1,6 @@
 """``data import``: plain folders of images and labels into a prepared folder."""
 
+import shutil
 from pathlib import Path
 
 import numpy as np
@@ -143,3 +144,44 @@ def test_the_real_nyu_test_images(tmp_path):
     assert info.image_size == [480, 640]
     label = read_label_png(tmp_path / "real" / "label" / f"{ids[0]}.png")
     assert label.max() <= 40 and (label == 0).any()  # nyu40 ids, some unlabelled
+
+
+def test_the_fifteen_real_nyu_test_images_from_two_folders(tmp_path):
+    rgb, rgb2 = shared_nyu("rgb"), shared_nyu("rgb2")
+    args = ["data", "import", "--rgb", str(rgb), "--rgb", str(rgb2), "--labels"]
+    result = CliRunner().invoke(
+        app, [*args, str(shared_nyu("labels40")), "--out", str(tmp_path / "real")]
+    )
+    assert result.exit_code == 0, result.output
+    ids = sorted(p.stem for folder in (rgb, rgb2) for p in folder.glob("*.png"))
+    assert read_info(tmp_path / "real").splits["default"]["test"] == ids and len(ids) == 15
+    assert not (tmp_path / "real" / "depth").exists() or not any(
+        (tmp_path / "real" / "depth").iterdir()
+    )
+
+
+def test_the_same_name_in_two_folders_is_refused(tmp_path):
+    write_pairs(tmp_path / "one")
+    write_pairs(tmp_path / "two", names=("c", "d"))
+    with pytest.raises(DatasetError, match=r"several images named \['c'\]"):
+        import_folders(
+            [tmp_path / "one" / "rgb", tmp_path / "two" / "rgb"],
+            tmp_path / "one" / "labels",
+            tmp_path / "out",
+        )
+    assert not (tmp_path / "out").exists()
+
+
+def test_a_folder_imported_from_other_images_is_not_reused(tmp_path):
+    write_pairs(tmp_path / "one")
+    write_pairs(tmp_path / "two", names=("d", "e"))
+    labels, out = tmp_path / "one" / "labels", tmp_path / "out"
+    shutil.copy(tmp_path / "two" / "labels" / "d.png", labels)
+    shutil.copy(tmp_path / "two" / "labels" / "e.png", labels)
+    assert import_folders(tmp_path / "one" / "rgb", labels, out) == out
+    assert import_folders(tmp_path / "one" / "rgb", labels, out) is None  # the same: kept
+    both = [tmp_path / "one" / "rgb", tmp_path / "two" / "rgb"]
+    with pytest.raises(DatasetError, match="imported from other folders or other images"):
+        import_folders(both, labels, out)
+    assert import_folders(both, labels, out, force=True) == out
+    assert read_info(out).splits["default"]["test"] == ["a", "b", "c", "d", "e"]

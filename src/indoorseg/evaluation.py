@@ -267,6 +267,7 @@ def score_segmenter(
         "regions": s.regions,
         "scales": list(s.scales),
         "dataset": str(data_root),
+        "dataset_id": dataset_id(data_root),
         **scores,
     }
 
@@ -297,6 +298,12 @@ def labelled_predictions(
             image, label = image[: crop[0], : crop[1]], label[..., : crop[0], : crop[1]]
         pred = segmenter.predict(image)
         yield label, torch.from_numpy(pred.astype(np.int64))[None]
+
+
+def dataset_id(data_root: str | Path) -> str:
+    """16 hex digits of the sha256 of a prepared folder's ``dataset.json``: which images,
+    splits and sources were scored (a result stored for another is not this one's)."""
+    return hashlib.sha256((Path(data_root) / "dataset.json").read_bytes()).hexdigest()[:16]
 
 
 def dataset_key(data_root: str | Path) -> str:

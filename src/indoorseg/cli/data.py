@@ -112,9 +112,9 @@ def synth(
 
 
 @data_app.command("import")
-@friendly
+@friendly(templates={"out": "another --out"})
 def import_(
-    rgb: Annotated[Path, typer.Option(help="Folder of images (PNG or JPEG).")],
+    rgb: Annotated[list[Path], typer.Option(help="Folder of images; repeat for several.")],
     labels: Annotated[Path, typer.Option(help="Folder of label PNGs, NAME.png per image.")],
     out_dir: Annotated[Path, typer.Option("--out", help="Prepared dataset folder to write.")],
     space: Annotated[str, typer.Option(help="Label space of the label ids.")] = "nyu40",

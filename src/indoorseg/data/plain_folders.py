@@ -16,6 +16,7 @@ from pathlib import Path
 from indoorseg.classes import BUILTIN_SPACES, LabelSpace
 from indoorseg.data.prepared import (
     PreparedInfo,
+    read_info,
     read_label_png,
     staged_output,
     write_info,
@@ -26,7 +27,7 @@ from indoorseg.images import IMAGE_SUFFIXES, read_image
 
 
 def import_folders(
-    rgb_dir: str | Path,
+    rgb_dir: str | Path | list[str | Path],
     labels_dir: str | Path,
     out: str | Path,
     space: str = "nyu40",
@@ -36,11 +37,11 @@ def import_folders(
     force: bool = False,
     progress: Callable[[int, int], None] | None = None,
 ) -> Path | None:
-    """Write every image of ``rgb_dir`` with its label as a prepared folder of one split.
+    """Write every image of ``rgb_dir`` (one folder or several) with its label as a prepared
+    folder of one split.
 
     Args:
-        labels_dir: ``NAME.png`` for every image ``NAME.*``; labels without an image are
-            left out.
+        labels_dir: ``NAME.png`` for every image ``NAME.*``; others are left out.
         space: label space of the label ids (``nyu40``, ``nyu13``).
         depth_dir: optional ``NAME.png`` depth in millimetres for every image.
         split: the name of the one split (in the split set ``default``).
@@ -50,7 +51,11 @@ def import_folders(
         ``out``, or None when it already holds a dataset and ``force`` is false.
     """
     label_space = _builtin_space(space)
-    pairs = matched_files(Path(rgb_dir), Path(labels_dir), depth_dir and Path(depth_dir))
+    folders = [Path(f) for f in (rgb_dir if isinstance(rgb_dir, list | tuple) else [rgb_dir])]
+    pairs = matched_files(folders, Path(labels_dir), depth_dir and Path(depth_dir))
+    source = {"rgb": [str(f) for f in folders], "labels": str(labels_dir)}
+    if not force:
+        check_imported(out, source, {split: list(pairs)})
     with staged_output(out, force) as tmp:
         if tmp is None:
             return None
@@ -68,10 +73,27 @@ def import_folders(
                 splits={"default": {split: list(pairs)}},
                 default_split_set="default",
                 image_size=list(sizes.pop()) if len(sizes) == 1 else [],  # [] : sizes differ
-                extra={"imported_from": {"rgb": str(rgb_dir), "labels": str(labels_dir)}},
+                extra={
+                    "imported_from": {"rgb": [str(f) for f in folders], "labels": str(labels_dir)}
+                },
             ),
         )
     return Path(out)
+
+
+def check_imported(out: str | Path, source: dict, splits: dict) -> None:
+    """Refuse a prepared folder at ``out`` made from other folders or of other images than
+    these (it would be kept as it is, silently)."""
+    if not (Path(out) / "dataset.json").is_file():
+        return
+    info = read_info(out)
+    made = info.extra.get("imported_from")
+    if made != source or info.splits.get("default") != splits:
+        raise DatasetError(
+            f"{out}: holds images imported from other folders or other images "
+            f"({made}); it is not reused",
+            {"force": True, "out": None},
+        )
 
 
 def _builtin_space(name: str) -> LabelSpace:
@@ -84,24 +106,30 @@ def _builtin_space(name: str) -> LabelSpace:
 
 
 def matched_files(
-    rgb_dir: Path, labels_dir: Path, depth_dir: Path | None = None
+    rgb_dirs: list[Path], labels_dir: Path, depth_dir: Path | None = None
 ) -> dict[str, dict[str, Path]]:
-    """``{name: {"rgb": path, "label": path[, "depth": path]}}``, sorted by name.
+    """``{name: {"rgb": path, "label": path[, "depth": path]}}``, sorted by name, over the
+    images of every folder of ``rgb_dirs``.
 
     Raises:
         DatasetError: a folder is missing or holds no image, an image has no label (or no
             depth when ``depth_dir`` is given), or two images share a name.
     """
-    for folder in (rgb_dir, labels_dir, depth_dir):
+    for folder in (*rgb_dirs, labels_dir, depth_dir):
         if folder is not None and not folder.is_dir():
             raise DatasetError(f"{folder}: not a folder")
-    images = sorted(p for p in rgb_dir.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
-    if not images:
-        raise DatasetError(f"{rgb_dir}: no images ({', '.join(IMAGE_SUFFIXES)})")
+    images = []
+    for folder in rgb_dirs:
+        found = sorted(p for p in folder.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
+        if not found:
+            raise DatasetError(f"{folder}: no images ({', '.join(IMAGE_SUFFIXES)})")
+        images += found
     stems = [p.stem for p in images]
     repeated = sorted({s for s in stems if stems.count(s) > 1})
     if repeated:
-        raise DatasetError(f"{rgb_dir}: several images named {repeated[:5]}")
+        where = ", ".join(str(f) for f in rgb_dirs)
+        raise DatasetError(f"{where}: several images named {repeated[:5]}")
+    images = sorted(images, key=lambda p: p.stem)
     pairs = {p.stem: {"rgb": p, "label": labels_dir / f"{p.stem}.png"} for p in images}
     if depth_dir is not None:
         for stem, files in pairs.items():

@@ -11,7 +11,7 @@ from pathlib import Path
 from indoorseg.checkpoint import BEST, LAST, read_progress
 from indoorseg.config import Config, load_recipe
 from indoorseg.errors import ConfigError
-from indoorseg.evaluation import Scoring, evaluate_model, results_dir
+from indoorseg.evaluation import Scoring, dataset_id, evaluate_model, results_dir
 from indoorseg.progress import Reporter
 from indoorseg.reproduce.budgets import SCHEMES, Budget
 from indoorseg.runlog import read_config, read_records
@@ -117,14 +117,17 @@ def score(
 
 
 def stored_result(run_dir: Path, config: Config, data: Path, args: dict) -> dict | None:
-    """The result ``evaluate_checkpoint`` wrote for these arguments, if it is newer than
-    the best checkpoint."""
+    """The result ``evaluate_model`` wrote for these arguments, if it is newer than the best
+    checkpoint and scored the dataset as it is now (the same ``dataset.json``)."""
     scoring = Scoring("test", **args)
     name = scoring.name(config.data.split_set, SCORED_SCHEME)
     path = results_dir(run_dir, data, name) / "metrics.json"
     if not path.is_file() or path.stat().st_mtime < (run_dir / BEST).stat().st_mtime:
         return None
-    return {**json.loads(path.read_text()), "out_dir": str(path.parent)}
+    stored = json.loads(path.read_text())
+    if stored.get("dataset_id") != dataset_id(data):
+        return None
+    return {**stored, "out_dir": str(path.parent)}
 
 
 def train_and_score(
