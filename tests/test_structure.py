@@ -45,6 +45,7 @@ LAYERS = [
     ["indoorseg.epoch_time"],
     ["indoorseg.engine"],
     ["indoorseg.training"],
+    ["indoorseg.adaptation"],
     ["indoorseg.deploy.sources", "indoorseg.deploy.parity", "indoorseg.deploy.predict"],
     ["indoorseg.deploy.export"],
     ["indoorseg.deploy.benchmark"],
