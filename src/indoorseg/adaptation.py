@@ -283,7 +283,7 @@ def adapt_loaders(config: Config, data_root: Path, out: Path, runtime) -> Loader
     """The run's training rooms and the pseudo-labelled photos, repeated to as many, in
     one shuffled training loader; the run's validation images."""
     d, seed = config.data, config.train.seed
-    transform = TrainTransform(tuple(d.crop), tuple(d.scale), d.flip)
+    transform = TrainTransform(tuple(d.crop), tuple(d.scale), d.flip, d.color)
     rooms = SegmentationDataset(data_root, d.scheme, d.train_split, d.split_set, transform, seed)
     count = len(list((out / PSEUDO / "rgb").glob("*.png")))
     repeat = max(1, round(len(rooms) / count))

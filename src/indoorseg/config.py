@@ -39,6 +39,7 @@ class DataConfig:
     crop: list[int] = field(default_factory=lambda: [256, 256])
     scale: list[float] = field(default_factory=lambda: [1.0, 1.0])
     flip: bool = True
+    color: float = 0.0  # strength of photometric changes in training (0: none)
     batch_size: int = 8
     workers: int = 2
 
@@ -51,6 +52,7 @@ class OptimConfig:
     momentum: float = 0.9  # sgd only
     scheduler: str = "none"  # none | poly
     epochs: int = 50
+    encoder_lr_scale: float = 1.0  # the encoder's learning rate is lr times this (0: frozen)
 
 
 @dataclass
@@ -234,6 +236,8 @@ def check_config(config: Config) -> None:
         raise ConfigError(f"data.crop must be [height, width], multiples of 16; got {d.crop}")
     if len(d.scale) != 2 or not 0 < d.scale[0] <= d.scale[1]:
         raise ConfigError(f"data.scale must be [min, max] with 0 < min <= max; got {d.scale}")
+    if not 0 <= d.color <= 1:
+        raise ConfigError(f"data.color must be in [0, 1], got {d.color}")
     if d.batch_size < 2:
         raise ConfigError("data.batch_size must be at least 2 (batch norm needs 2 samples)")
     if d.workers < 0:
@@ -250,6 +254,8 @@ def check_config(config: Config) -> None:
             f"optim.weight_decay must be >= 0 and optim.momentum in [0, 1); got "
             f"{o.weight_decay} and {o.momentum}"
         )
+    if not 0 <= o.encoder_lr_scale <= 10:
+        raise ConfigError(f"optim.encoder_lr_scale must be in [0, 10], got {o.encoder_lr_scale}")
     if config.train.seed < 0:
         raise ConfigError(f"train.seed must be 0 or more, got {config.train.seed}")
     if config.train.val_every < 1:

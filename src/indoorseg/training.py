@@ -32,8 +32,10 @@ from indoorseg.runtime import Runtime, deterministic, make_runtime
 
 
 def build_optimizer(model: nn.Module, config: Config) -> torch.optim.Optimizer:
+    """The recipe's optimizer; the encoder's learning rate scaled by
+    ``optim.encoder_lr_scale`` (0: the encoder is frozen, left out)."""
     o = config.optim
-    params = [p for p in model.parameters() if p.requires_grad]
+    params = parameter_groups(model, o.lr, o.encoder_lr_scale)
     if o.name == "adam":
         return torch.optim.Adam(params, lr=o.lr, weight_decay=o.weight_decay)
     if o.name == "adamw":
@@ -41,6 +43,22 @@ def build_optimizer(model: nn.Module, config: Config) -> torch.optim.Optimizer:
     if o.name == "sgd":
         return torch.optim.SGD(params, lr=o.lr, momentum=o.momentum, weight_decay=o.weight_decay)
     raise ConfigError(f"optim.name must be adam, adamw or sgd, got {o.name!r}")
+
+
+def parameter_groups(model: nn.Module, lr: float, encoder_scale: float) -> list:
+    """All trainable parameters at ``lr``, or the encoder's apart at ``lr * encoder_scale``
+    (none of them when it is 0: they stop needing gradients)."""
+    params = [p for p in model.parameters() if p.requires_grad]
+    if encoder_scale == 1:
+        return params
+    encoder = {id(p) for p in model.encoder.parameters()}
+    rest = [p for p in params if id(p) not in encoder]
+    if encoder_scale == 0:
+        for p in model.encoder.parameters():
+            p.requires_grad_(False)
+        return rest
+    mine = [p for p in params if id(p) in encoder]
+    return [{"params": rest}, {"params": mine, "lr": lr * encoder_scale}]
 
 
 def build_scheduler(optimizer, config: Config, steps_per_epoch: int):
@@ -55,7 +73,7 @@ def build_scheduler(optimizer, config: Config, steps_per_epoch: int):
 def make_loaders(config: Config, data_root: Path, runtime: Runtime) -> Loaders:
     """Training loader (seeded sampler, paired augmentation) and whole-image validation loader."""
     d = config.data
-    transform = TrainTransform(tuple(d.crop), tuple(d.scale), d.flip)
+    transform = TrainTransform(tuple(d.crop), tuple(d.scale), d.flip, d.color)
     train_set = SegmentationDataset(
         data_root, d.scheme, d.train_split, d.split_set, transform, seed=config.train.seed
     )

@@ -25,17 +25,20 @@ from indoorseg.images import IMAGENET, Normalization, normalize, read_image
 @dataclass(frozen=True)
 class TrainTransform:
     """Paired training transform: random scale, random crop padded with the ignore label,
-    horizontal flip.
+    horizontal flip, and photometric changes of the image alone.
 
     Attributes:
         crop: (height, width) of the crop.
         scale: (min, max) of the random rescale factor; (1, 1) disables it.
         flip: random horizontal flip.
+        color: strength of the photometric changes (``photometric``); 0 draws nothing, so
+            runs without them are the same as before they existed.
     """
 
     crop: tuple[int, int] = (256, 256)
     scale: tuple[float, float] = (1.0, 1.0)
     flip: bool = True
+    color: float = 0.0
 
     def __call__(
         self, image: np.ndarray, label: np.ndarray, ignore: int, rng: np.random.Generator
@@ -62,7 +65,32 @@ class TrainTransform:
         label = label[top : top + ch, left : left + cw]
         if self.flip and rng.random() < 0.5:
             image, label = image[:, ::-1], label[:, ::-1]
+        if self.color > 0:
+            image = photometric(image, self.color, rng)
         return image, label
+
+
+def photometric(image: np.ndarray, strength: float, rng: np.random.Generator) -> np.ndarray:
+    """Brightness, contrast and saturation each scaled by a factor in [1 - s, 1 + s], a
+    gamma in [1 / (1 + s), 1 + s], the colour channels in a random order with probability
+    s / 2, and grey with probability s / 4 (s = ``strength``): the rooms' look randomised,
+    so that a model cannot lean on it. Every call draws the same numbers.
+
+    Shape: (H, W, 3) uint8 -> (H, W, 3) uint8.
+    """
+    s = strength
+    brightness, contrast, saturation = rng.uniform(1 - s, 1 + s, 3)
+    gamma = float(np.exp(rng.uniform(-1, 1) * np.log1p(s)))
+    order = rng.permutation(3)
+    shuffle, grey = rng.random() < s / 2, rng.random() < s / 4
+    x = image.astype(np.float32) * (brightness / 255)
+    x = (x - x.mean()) * contrast + x.mean()
+    luma = (x @ np.array([0.299, 0.587, 0.114], np.float32))[..., None]
+    x = luma + (x - luma) * (0.0 if grey else saturation)
+    x = np.clip(x, 0, 1) ** gamma
+    if shuffle:
+        x = x[..., order]
+    return (x * 255 + 0.5).astype(np.uint8)
 
 
 def to_tensor(image: np.ndarray, normalization: Normalization = IMAGENET) -> torch.Tensor:
