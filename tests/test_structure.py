@@ -54,6 +54,8 @@ LAYERS = [
     ["indoorseg.reproduce.floors", "indoorseg.reproduce.plots", "indoorseg.reproduce.runs"],
     ["indoorseg.reproduce.study"],
     ["indoorseg.reproduce"],
+    ["indoorseg.app.server"],
+    ["indoorseg.app"],
     ["indoorseg.cli", "indoorseg.__main__"],
 ]
 

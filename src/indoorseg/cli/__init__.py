@@ -9,6 +9,7 @@ from indoorseg.cli import (  # noqa: F401 (registers the commands)
     reproduce,
     schemes,
     train,
+    webapp,
 )
 from indoorseg.cli.common import app
 
