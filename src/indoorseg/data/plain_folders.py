@@ -64,21 +64,24 @@ def import_folders(
             sizes.add(_import_sample(tmp, sample_id, files, label_space))
             if progress is not None:
                 progress(done, len(pairs))
+        size = list(sizes.pop()) if len(sizes) == 1 else []  # []: sizes differ
         write_info(
-            tmp,
-            PreparedInfo(
-                name=name or Path(out).name,
-                label_space=label_space.name,
-                class_names=list(label_space.names),
-                splits={"default": {split: list(pairs)}},
-                default_split_set="default",
-                image_size=list(sizes.pop()) if len(sizes) == 1 else [],  # [] : sizes differ
-                extra={
-                    "imported_from": {"rgb": [str(f) for f in folders], "labels": str(labels_dir)}
-                },
-            ),
+            tmp, imported_info(name or Path(out).name, label_space, split, pairs, size, source)
         )
     return Path(out)
+
+
+def imported_info(name, space: LabelSpace, split: str, pairs: dict, size, source) -> PreparedInfo:
+    """The ``dataset.json`` of imported images: one split, and where they came from."""
+    return PreparedInfo(
+        name=name,
+        label_space=space.name,
+        class_names=list(space.names),
+        splits={"default": {split: list(pairs)}},
+        default_split_set="default",
+        image_size=size,
+        extra={"imported_from": source},
+    )
 
 
 def check_imported(out: str | Path, source: dict, splits: dict) -> None:
