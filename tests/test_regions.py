@@ -248,3 +248,23 @@ def test_predict_refuses_bad_scales_before_reading_inputs(tmp_path):
     result = CliRunner().invoke(app, [*args, "--scales", "1,0"])
     assert result.exit_code == 2 and "scales must be numbers in (0, 4]" in result.output
     assert not (tmp_path / "o").exists()
+
+
+def test_a_model_runs_as_its_recipe_says_unless_told_otherwise(blocks, tmp_path):
+    torch.manual_seed(1)
+    scheme = load_scheme("layout3")
+    spec = ModelSpec("deeplabv3plus_mobilenet_v2", scheme.num_classes)
+    config = load_config(None, ["model.inference_side=64", "model.inference_regions=true"])
+    meta = checkpoint_meta(config, spec, scheme, epoch=1, step=0, metrics={})
+    ckpt = save_checkpoint(
+        tmp_path / "m.safetensors", Checkpoint(meta, build_model(spec).state_dict())
+    )
+    seg = Segmenter.load(ckpt, backend="torch")
+    assert seg.max_side == 64 and seg.regions is True
+    assert seg.network_input(np.zeros((120, 160, 3), np.uint8))[1] == (48, 64)
+    plain = Segmenter.load(ckpt, backend="torch", regions=False, max_side=None)
+    assert plain.max_side is None and plain.regions is False
+    scored = evaluate_model(ckpt, blocks, device="cpu", workers=0)
+    assert scored["regions"] is True and scored["out_dir"].endswith("test-standard-regions")
+    untold = flat_checkpoint(tmp_path / "flat.safetensors")  # a recipe that says nothing
+    assert Segmenter.load(untold, backend="torch").max_side == 1280

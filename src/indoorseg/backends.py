@@ -85,6 +85,7 @@ def record_meta(record: ModelRecord) -> dict:
         "input_size": None,
         "precision": "fp32",
         "train_data": dict(record.train_data),
+        "inference": dict(record.inference),
     }
 
 

@@ -195,6 +195,7 @@ class ModelRecord:
     weights: dict[str, torch.Tensor]
     train_data: dict
     normalization: Normalization
+    inference: dict = field(default_factory=dict)
 
 
 def read_model(path: str | Path, which: str = "best") -> ModelRecord:
@@ -206,6 +207,11 @@ def read_model(path: str | Path, which: str = "best") -> ModelRecord:
         scheme = scheme_from_dict(ckpt.meta["scheme"], f"{path} scheme")
         norm = ckpt.meta["normalization"]
         train_data = dict(ckpt.meta["config"]["data"])
+        model = ckpt.meta["config"].get("model", {})
+        inference = {
+            "side": int(model.get("inference_side", 0)),
+            "regions": bool(model.get("inference_regions", False)),
+        }
     except (KeyError, TypeError) as err:
         raise CheckpointError(f"{path}: incomplete or inconsistent checkpoint ({err})") from None
     problem = normalization_problem(norm)
@@ -217,7 +223,9 @@ def read_model(path: str | Path, which: str = "best") -> ModelRecord:
             f"{scheme.name!r} has {scheme.num_classes} classes; it would be scored in the "
             "wrong classes"
         )
-    return ModelRecord(path, spec, scheme, ckpt.model, train_data, as_normalization(norm))
+    return ModelRecord(
+        path, spec, scheme, ckpt.model, train_data, as_normalization(norm), inference
+    )
 
 
 @dataclass(frozen=True)

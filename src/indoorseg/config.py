@@ -28,6 +28,10 @@ class ModelConfig:
     output_stride: int = 16
     encoder_weights: str = "none"  # none | imagenet | path to a state dict
     input_scale: float = 1.0  # the network sees images scaled by this (real-time models)
+    # how predict and evaluate run the model unless told otherwise: images scaled down to
+    # this longer side for the network (0: their own size, up to 1280), and the region vote
+    inference_side: int = 0
+    inference_regions: bool = False
 
 
 @dataclass
@@ -231,6 +235,10 @@ def check_config(config: Config) -> None:
     parse_name(config.model.name)
     if not 0 < config.model.input_scale <= 1:
         raise ConfigError(f"model.input_scale must be in (0, 1], got {config.model.input_scale}")
+    if config.model.inference_side and config.model.inference_side < 32:
+        raise ConfigError(
+            f"model.inference_side must be 0 or at least 32, got {config.model.inference_side}"
+        )
     d = config.data
     if len(d.crop) != 2 or any(c <= 0 or c % 16 for c in d.crop):
         raise ConfigError(f"data.crop must be [height, width], multiples of 16; got {d.crop}")

@@ -18,6 +18,7 @@ was scored (``results_dir``): scoring a run on another dataset never overwrites 
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import re
 from collections.abc import Callable, Iterable, Iterator
@@ -173,7 +174,7 @@ def evaluate_model(
     protocol: str = "standard",
     collapse_to: str | None = None,
     top_left_crop: bool = False,
-    regions: bool = False,
+    regions: bool | None = None,
     scales: tuple[float, ...] = (1.0,),
     backend: str = "auto",
     device: str = "auto",
@@ -185,21 +186,25 @@ def evaluate_model(
     int8 included) on a prepared folder; write the report to ``out_dir`` (default:
     ``results_dir``, keyed by what was scored).
 
-    The scoring arguments are those of ``Scoring``; ``backend`` and ``device`` those of
+    The scoring arguments are those of ``Scoring``; the model is run as ``predict`` runs it
+    by default (its recipe's ``model.inference_side`` and, for ``regions=None``,
+    ``model.inference_regions``; a model that names no side, on whole images at full
+    resolution, however large), the labels always scored at full size. ``backend`` and
+    ``device`` are those of
     ``Segmenter.load`` (``auto``: torch for checkpoints, on CUDA when there is one,
     onnxruntime for ``.onnx`` files); ``workers`` load the images. Returns what was scored,
     ``metrics`` (for the standard protocol the confusion matrix too) and ``out_dir``, which
     holds ``metrics.json``, ``metrics.md`` (and ``confusion.png``).
     """
-    scoring = Scoring(split, split_set, protocol, collapse_to, top_left_crop, regions, scales)
+    scoring = Scoring(split, split_set, protocol, collapse_to, top_left_crop, bool(regions), scales)
     device = device_name(device)
     start(make_runtime(device).device)  # under torchrun, each process scores a share
     if backend == "auto":  # the reference of each kind of file, not benchmark's fastest
         backend = "onnxruntime" if Path(model).suffix == ".onnx" else "torch"
-    # whole images at full resolution, however large (the standard protocol)
-    segmenter = Segmenter.load(
-        model, backend, device, max_side=None, regions=regions, scales=scales
-    )
+    segmenter = Segmenter.load(model, backend, device, regions=regions, scales=scales)
+    if not segmenter.card.inference.get("side"):
+        segmenter.max_side = None  # whole images at full resolution, however large
+    scoring = dataclasses.replace(scoring, regions=segmenter.regions)
     out = Path(out_dir) if out_dir else default_out_dir(segmenter, data_root, scoring)
     check_report_dir(out)  # before minutes of predictions, not after
     result = score_segmenter(segmenter, data_root, scoring, reporter, workers)

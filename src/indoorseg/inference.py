@@ -30,6 +30,7 @@ from indoorseg.errors import UsageError
 from indoorseg.images import Normalization, as_normalization, as_rgb, normalize
 
 MULTIPLE = 32  # the networks' total stride: inputs are padded to a multiple of it
+DEFAULT_MAX_SIDE = 1280  # larger images are run smaller unless the model says otherwise
 
 
 @dataclass(frozen=True)
@@ -43,6 +44,8 @@ class ModelCard:
         precision: the model file's: ``fp32`` or ``int8``.
         train_data: the data section of the training config (crop, split_set...); ``{}``
             when the file does not say.
+        inference: how the model is run unless told otherwise: ``side`` (the longer side
+            images are scaled down to for the network; 0: their own) and ``regions``.
     """
 
     path: Path
@@ -52,6 +55,7 @@ class ModelCard:
     input_size: tuple[int, int] | None = None
     precision: str = "fp32"
     train_data: dict | None = None
+    inference: dict | None = None
 
 
 def card_from(meta: dict, path: Path) -> ModelCard:
@@ -65,6 +69,7 @@ def card_from(meta: dict, path: Path) -> ModelCard:
         input_size=tuple(size) if size else None,
         precision=meta.get("precision", "fp32"),
         train_data=dict(meta.get("train_data") or {}),
+        inference=dict(meta.get("inference") or {}),
     )
 
 
@@ -105,8 +110,8 @@ class Segmenter:
         backend: str = "auto",
         device: str = "cpu",
         threads: int | None = None,
-        max_side: int | None = 1280,
-        regions: bool = False,
+        max_side: int | None | str = "model",
+        regions: bool | None = None,
         scales: tuple[float, ...] = (1.0,),
     ) -> Segmenter:
         """A run folder (its best checkpoint), a checkpoint or an exported ``.onnx``.
@@ -114,12 +119,18 @@ class Segmenter:
         ``backend``: a name of ``indoorseg.backends.BACKENDS`` (``torch``, ``onnxruntime``,
         ``openvino``...), or ``auto``: the fastest that ``benchmark`` measured and checked
         for this model on this machine, else onnxruntime for ``.onnx`` files and torch for
-        checkpoints.
+        checkpoints. ``max_side="model"`` and ``regions=None``: as the model's recipe says
+        (``model.inference_side``, else 1280; ``model.inference_regions``).
         """
         model = open_model_file(path)
         name = choose_backend(model, backend)
         opened, model = open_backend(model, name, Options(device, threads))
-        return cls(opened, card_from(model.meta, model.path), max_side, regions, scales)
+        card = card_from(model.meta, model.path)
+        if max_side == "model":
+            max_side = card.inference.get("side") or DEFAULT_MAX_SIDE
+        if regions is None:
+            regions = bool(card.inference.get("regions"))
+        return cls(opened, card, max_side, regions, scales)
 
     @property
     def class_names(self) -> list[str]:

@@ -62,12 +62,13 @@ class App:
         self.segmenters: dict[tuple[str, bool], Segmenter] = {}
         self.results: OrderedDict[str, dict] = OrderedDict()
         if self.default:
-            self.segmenter(self.default, False)  # a bad model fails at the start, not later
+            self.segmenter(self.default, None)  # a bad model fails at the start, not later
 
     def close(self) -> None:
         shutil.rmtree(self.tmp, ignore_errors=True)
 
-    def segmenter(self, model: str, regions: bool) -> Segmenter:
+    def segmenter(self, model: str, regions: bool | None) -> Segmenter:
+        """The model on the app's backend; ``regions`` None: as its recipe says."""
         key = (model, regions)
         if key not in self.segmenters:
             self.segmenters[key] = Segmenter.load(model, backend=self.backend, regions=regions)
@@ -79,9 +80,11 @@ class App:
         found = {str(p.parent) for p in Path("runs").glob("*/runs/*/best.safetensors")}
         found |= {str(p.parent) for p in Path("runs").glob("*/best.safetensors")}
         found |= {str(p) for p in Path(".").glob("*.onnx")}
-        return {"default": self.default, "models": sorted(found | {self.default} - {""})}
+        regions = self.segmenter(self.default, None).regions if self.default else False
+        models = sorted(found | {self.default} - {""})
+        return {"default": self.default, "models": models, "regions": regions}
 
-    def segment(self, model: str, name: str, data: bytes, regions: bool) -> dict:
+    def segment(self, model: str, name: str, data: bytes, regions: bool | None) -> dict:
         """The result of one uploaded file; a file that is neither an image nor a video
         raises ``InputError`` naming it."""
         suffix = Path(name).suffix.lower()
@@ -232,7 +235,7 @@ class Handler(BaseHTTPRequestHandler):
                 query.get("model", ""),
                 query.get("name", "upload"),
                 data,
-                query.get("regions") == "1",
+                {"1": True, "0": False}.get(query.get("regions", "")),
             )
         except IndoorsegError as err:
             return self.json({"error": err.message}, HTTPStatus.BAD_REQUEST)

@@ -32,7 +32,12 @@ err = Console(stderr=True, soft_wrap=True)
 
 # options that predict and evaluate share: how the probabilities are taken
 RegionsOption = Annotated[
-    bool, typer.Option(help="Vote over image regions: cleaner on real photos, slower.")
+    bool | None,
+    typer.Option(
+        "--regions/--no-regions",
+        help="Vote over image regions (cleaner on real photos, slower); default: as the "
+        "model's recipe says.",
+    ),
 ]
 ScalesOption = Annotated[
     str, typer.Option(help="Sizes to run the network at, e.g. 1,0.5; averaged.")

@@ -30,7 +30,7 @@ def predict(
     out_dir: Annotated[Path, typer.Option("--out", help="Folder for the masks.")],
     backend: BackendOption = "auto",
     device: Annotated[str, typer.Option(help="cpu or cuda (torch, onnxruntime).")] = "cpu",
-    regions: RegionsOption = False,
+    regions: RegionsOption = None,
     scales: ScalesOption = "1",
 ):
     """Label PNG, colour mask, overlay and JSON summary per image; an overlay video per video."""

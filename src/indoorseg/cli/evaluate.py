@@ -35,7 +35,7 @@ def evaluate(
     top_left_crop: Annotated[
         bool, typer.Option(help="paper: score the top-left training crop only.")
     ] = False,
-    regions: RegionsOption = False,
+    regions: RegionsOption = None,
     scales: ScalesOption = "1",
     json_path: Annotated[
         Path | None, typer.Option("--json", help="Also write the results here.")

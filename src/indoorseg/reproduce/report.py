@@ -218,8 +218,7 @@ REAL = (
     "background IoU",
     "object IoU",
     "standard pixel acc.",
-    "standard mIoU, regions",
-    "standard mIoU, 2 sizes + regions",
+    "standard mIoU, no region vote",
     "paper mIoU",
 )
 
@@ -228,7 +227,8 @@ def real_table(results: dict) -> list[str]:
     if not results.get("real_models"):
         return []
     return [
-        f"The models on {results['real']['description']} (mean ± std over seeds, in %):",
+        f"The models on {results['real']['description']}, as `predict` answers by default "
+        "(mean ± std over seeds, in %):",
         "",
         *by_figure(results["real_models"], REAL),
         "",
