@@ -1,7 +1,7 @@
 """Adapting a trained model to unlabelled real photos: ``adapt``.
 
-Self-training with confident pseudo-labels. The trained model, as its best test-time
-answer (at two sizes, voted over image regions), labels every photo; of each class, only
+Self-training with confident pseudo-labels. The trained model, as ``predict`` runs it
+(its recipe's size), voted over image regions, labels every photo; of each class, only
 the most confident pixels are kept (the rest, and what it calls void, are ignored), so
 that a class the model is unsure of everywhere still keeps its best pixels. The model then
 goes on training on crops of the photos with those labels, mixed half and half with its
@@ -222,7 +222,7 @@ def adapt(
         return {"adapted": record, "reused": True}
     with deterministic(config.train.deterministic), unfinished_removed(out, resume):
         if not (out / PSEUDO).is_dir():
-            teacher = Segmenter.load(run, "torch", scales=(1.0, 0.5), regions=True)
+            teacher = Segmenter.load(run, "torch", regions=True)
             names = [photo_name(path, Path(photos)) for path in files]
             write_pseudo_labels(teacher, files, names, out, settings, reporter)
         write_config(out, config)
