@@ -103,7 +103,8 @@ def main() -> None:
     parser.add_argument("--backend", default="auto")
     parser.add_argument("--screenshot", type=Path)
     args = parser.parse_args()
-    photos = sorted(p for p in args.photos.iterdir() if p.suffix.lower() in (".png", ".jpg"))
+    folder = args.photos.resolve()  # the browser takes absolute paths only
+    photos = sorted(p for p in folder.iterdir() if p.suffix.lower() in (".png", ".jpg"))
     app = App(args.model, args.backend)
     server = serve(app, "127.0.0.1", 0)
     threading.Thread(target=server.serve_forever, daemon=True).start()

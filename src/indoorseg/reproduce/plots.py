@@ -24,6 +24,7 @@ def save(fig, path: Path) -> Path:
 def training_curves(runs: list[dict], path: Path) -> Path:
     """Training loss and validation mIoU per epoch, a line per run."""
     from matplotlib.figure import Figure
+    from matplotlib.ticker import MaxNLocator
 
     fig = Figure(figsize=(11, 4))
     loss_ax, iou_ax = fig.subplots(1, 2)
@@ -45,6 +46,8 @@ def training_curves(runs: list[dict], path: Path) -> Path:
     loss_ax.set(title="training loss", xlabel="epoch", ylabel="cross-entropy")
     iou_ax.set(title="validation mean IoU (standard, own classes)", xlabel="epoch", ylim=(0, 1))
     iou_ax.legend(fontsize=7)
+    for ax in (loss_ax, iou_ax):
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))  # epochs are whole
     return save(fig, path)
 
 
