@@ -8,8 +8,9 @@ import numpy as np
 import pytest
 import torch
 
-from indoorseg.checkpoint import load_checkpoint
-from indoorseg.classes import BUILTIN_SPACES
+from indoorseg.checkpoint import Checkpoint, checkpoint_meta, load_checkpoint, save_checkpoint
+from indoorseg.classes import BUILTIN_SPACES, load_scheme
+from indoorseg.config import load_config
 from indoorseg.data.prepared import PreparedInfo, write_info, write_sample
 from indoorseg.models import ModelSpec, build_model
 
@@ -33,6 +34,26 @@ def checkpoint_network(path: Path) -> torch.nn.Module:
     model = build_model(ModelSpec.from_dict(ckpt.meta["model"]))
     model.load_state_dict(ckpt.model)
     return model.eval()
+
+
+def varied_checkpoint(
+    path: Path, strength: float, crop: tuple[int, int] | None = None, zero_bias: bool = False
+) -> Path:
+    """An untrained layout3 MobileNetV2 DeepLabv3+ whose last layer, ``strength`` times
+    stronger (and without bias if asked), makes its classes vary over an image; trained (by
+    its config) on ``crop`` crops, else the default recipe's."""
+    torch.manual_seed(0)
+    scheme = load_scheme("layout3")
+    spec = ModelSpec("deeplabv3plus_mobilenet_v2", scheme.num_classes)
+    model = build_model(spec)
+    with torch.no_grad():
+        model.segmentation_head[0].weight.mul_(strength)
+        if zero_bias:
+            model.segmentation_head[0].bias.zero_()
+    config = load_config(None, [f"data.crop=[{crop[0]},{crop[1]}]"] if crop else [])
+    meta = checkpoint_meta(config, spec, scheme, epoch=1, step=0, metrics={})
+    save_checkpoint(path, Checkpoint(meta, model.state_dict()))
+    return path
 
 
 def reference_logits(model: torch.nn.Module, rgb: np.ndarray) -> torch.Tensor:

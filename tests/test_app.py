@@ -14,41 +14,23 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-import torch
 from PIL import Image
 from typer.testing import CliRunner
 
 from indoorseg.app.server import App, serve
-from indoorseg.checkpoint import Checkpoint, checkpoint_meta, save_checkpoint
-from indoorseg.classes import load_scheme
 from indoorseg.cli import app as cli
-from indoorseg.config import load_config
-from indoorseg.models import ModelSpec, build_model
 
-from conftest import shared_nyu
+from conftest import shared_nyu, varied_checkpoint
 
 CHROMIUM, CHROMEDRIVER = Path("/usr/bin/chromium"), Path("/usr/bin/chromedriver")
-
-
-def varied_checkpoint(path: Path) -> Path:
-    """An untrained model whose classes vary over a photo (its last layer made stronger,
-    without bias: on 0001 the three classes take 25, 70 and 4 % of the pixels)."""
-    torch.manual_seed(0)
-    scheme = load_scheme("layout3")
-    spec = ModelSpec("deeplabv3plus_mobilenet_v2", scheme.num_classes)
-    model = build_model(spec)
-    with torch.no_grad():
-        model.segmentation_head[0].weight.mul_(100.0)
-        model.segmentation_head[0].bias.zero_()
-    meta = checkpoint_meta(load_config(None, []), spec, scheme, epoch=1, step=0, metrics={})
-    return save_checkpoint(path, Checkpoint(meta, model.state_dict()))
 
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory):
     """A checkpoint, and the app serving it on torch from a thread, on a free port."""
     root = tmp_path_factory.mktemp("app")
-    ckpt = varied_checkpoint(root / "model" / "best.safetensors")
+    # its classes vary over a photo: on 0001 the three take 25, 70 and 4 % of the pixels
+    ckpt = varied_checkpoint(root / "model" / "best.safetensors", 100.0, zero_bias=True)
     application = App(ckpt, backend="torch")
     http = serve(application, "127.0.0.1", 0)
     thread = threading.Thread(target=http.serve_forever, daemon=True)

@@ -22,14 +22,10 @@ from indoorseg.backends import (
     open_backend,
     open_model_file,
 )
-from indoorseg.checkpoint import Checkpoint, checkpoint_meta, save_checkpoint
-from indoorseg.classes import load_scheme
 from indoorseg.cli import app
-from indoorseg.config import load_config
 from indoorseg.deploy.benchmark import AUTO_MIN_AGREEMENT, Subject, record_fastest
 from indoorseg.deploy.export import export
 from indoorseg.evaluation import evaluate_model
-from indoorseg.models import ModelSpec, build_model
 
 RUNNERS = {
     "torch": TorchBackend,
@@ -42,29 +38,14 @@ RUNNERS = {
 PRECISIONS = {"torch-bf16": "bf16", "openvino-bf16": "bf16"}  # the rest: fp32 on a CPU
 
 
-def varied_checkpoint(path: Path, crop=(32, 64)) -> Path:
-    """An untrained MobileNetV2 DeepLabv3+ whose last layer is strong enough that its
-    classes vary over an image, trained (by its config) on ``crop`` crops."""
-    torch.manual_seed(0)
-    scheme = load_scheme("layout3")
-    spec = ModelSpec("deeplabv3plus_mobilenet_v2", scheme.num_classes)
-    model = build_model(spec)
-    with torch.no_grad():
-        model.segmentation_head[0].weight.mul_(30.0)
-    config = load_config(None, [f"data.crop=[{crop[0]},{crop[1]}]"])
-    meta = checkpoint_meta(config, spec, scheme, epoch=1, step=0, metrics={})
-    save_checkpoint(path, Checkpoint(meta, model.state_dict()))
-    return path
-
-
 @pytest.fixture(scope="module")
 def model_files(tmp_path_factory, request):
     """A checkpoint, its fp32 ``.onnx`` and its int8 ``.onnx`` (any input size)."""
-    from conftest import write_blocks_dataset
+    from conftest import varied_checkpoint, write_blocks_dataset
 
     root = tmp_path_factory.mktemp("models")
     blocks = write_blocks_dataset(root / "blocks")
-    ckpt = varied_checkpoint(root / "model.safetensors")
+    ckpt = varied_checkpoint(root / "model.safetensors", 30.0, crop=(32, 64))
     export(ckpt, root / "model.onnx", dynamic=True, size=(64, 96))
     common = dict(dynamic=True, size=(64, 96), int8=True, calib=blocks, allow_drop=True)
     export(ckpt, root / "model-int8.onnx", **common)

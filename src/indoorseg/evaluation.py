@@ -196,6 +196,7 @@ def evaluate_model(
     ``metrics`` (for the standard protocol the confusion matrix too) and ``out_dir``, which
     holds ``metrics.json``, ``metrics.md`` (and ``confusion.png``).
     """
+    # checked before the model is opened; its vote, if not given, is the model's (below)
     scoring = Scoring(split, split_set, protocol, collapse_to, top_left_crop, bool(regions), scales)
     device = device_name(device)
     start(make_runtime(device).device)  # under torchrun, each process scores a share

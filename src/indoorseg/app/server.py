@@ -59,7 +59,7 @@ class App:
         self.backend = backend
         self.tmp = Path(tempfile.mkdtemp(prefix="indoorseg-app-"))
         self.lock = threading.Lock()
-        self.segmenters: dict[tuple[str, bool], Segmenter] = {}
+        self.segmenters: dict[str, Segmenter] = {}  # one load per model
         self.results: OrderedDict[str, dict] = OrderedDict()
         if self.default:
             self.segmenter(self.default, None)  # a bad model fails at the start, not later
@@ -68,11 +68,14 @@ class App:
         shutil.rmtree(self.tmp, ignore_errors=True)
 
     def segmenter(self, model: str, regions: bool | None) -> Segmenter:
-        """The model on the app's backend; ``regions`` None: as its recipe says."""
-        key = (model, regions)
-        if key not in self.segmenters:
-            self.segmenters[key] = Segmenter.load(model, backend=self.backend, regions=regions)
-        return self.segmenters[key]
+        """The model on the app's backend; ``regions`` None: as its recipe says. Each model
+        is loaded once; the other choice of the vote shares its backend."""
+        if model not in self.segmenters:
+            self.segmenters[model] = Segmenter.load(model, backend=self.backend)
+        seg = self.segmenters[model]
+        if regions is None or regions == seg.regions:
+            return seg
+        return Segmenter(seg.backend, seg.card, seg.max_side, regions, seg.scales)
 
     def models(self) -> dict:
         """The default model, and the run folders and ``.onnx`` files under the working
